@@ -1,0 +1,98 @@
+"""The envelope every event travels in.
+
+Serialise with ``envelope.model_dump_json().encode()``; parse with
+:func:`common_core.events.parsing.parse_event_message`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from common_core.events.topics import TOPIC_BY_EVENT, topic_for
+
+__all__ = ["EventEnvelope", "make_envelope"]
+
+T = TypeVar("T")
+EventT = TypeVar("EventT", bound=BaseModel)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware datetime, converted to UTC. Naive datetimes are rejected."""
+
+
+class EventEnvelope(BaseModel, Generic[T]):
+    """Metadata around one event (``data``). ``event_type`` is the topic name of ``data``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID = Field(default_factory=uuid4)
+    event_type: Annotated[str, StringConstraints(min_length=1)]
+    event_timestamp: UtcDatetime = Field(default_factory=_utc_now)
+    source_service: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    schema_version: Literal[1] = 1
+    correlation_id: UUID = Field(default_factory=uuid4)
+    data: T
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _event_type_matches_data(self) -> EventEnvelope[T]:
+        if not isinstance(self.data, BaseModel):
+            return self
+        expected = TOPIC_BY_EVENT.get(type(self.data))
+        if expected is not None and expected != self.event_type:
+            raise ValueError(
+                f"event_type {self.event_type!r} does not match the data, "
+                f"a {type(self.data).__name__} whose topic is {expected!r}"
+            )
+        return self
+
+
+def make_envelope(
+    data: EventT,
+    *,
+    source_service: str,
+    correlation_id: UUID | None = None,
+    metadata: dict[str, Any] | None = None,
+    event_id: UUID | None = None,
+) -> EventEnvelope[EventT]:
+    """Wrap a registered event in an envelope whose ``event_type`` is the event's topic.
+
+    ``event_id`` and ``correlation_id`` are new random UUIDs unless given; the timestamp is now.
+    Raises :class:`~common_core.events.topics.UnknownEventError` for an unregistered event.
+    """
+    fields: dict[str, Any] = {
+        "event_type": topic_for(data),
+        "source_service": source_service,
+        "data": data,
+        "metadata": metadata,
+    }
+    if correlation_id is not None:
+        fields["correlation_id"] = correlation_id
+    if event_id is not None:
+        fields["event_id"] = event_id
+    # Parametrise with the runtime class so the result equals what parse_event_message returns.
+    envelope_cls = cast(
+        "type[EventEnvelope[EventT]]",
+        EventEnvelope[type(data)],  # type: ignore[misc]
+    )
+    return envelope_cls(**fields)

@@ -1,0 +1,1 @@
+"""HuleEdu services, each imported as ``services.<name>`` from the repository root."""

@@ -1,0 +1,1 @@
+"""Class Management Service: the source of truth for classes, students and courses."""

@@ -1,0 +1,39 @@
+"""Stable entry point: ``python -m services.class_management_service <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.class_management_service",
+        description="Class Management Service. Configured by CLASS_MANAGEMENT_SERVICE_* variables.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply every Alembic migration to DATABASE_URL")
+    commands.add_parser("serve", help="serve HTTP on HOST:PORT and run the outbox relay")
+    commands.add_parser("create-topics", help="create every common_core topic on the broker")
+    args = parser.parse_args(argv)
+
+    if args.command == "migrate":
+        from services.class_management_service.migrations import upgrade_to_head
+
+        upgrade_to_head()
+    elif args.command == "serve":
+        from services.class_management_service.server import serve
+
+        serve()
+    elif args.command == "create-topics":
+        import asyncio
+
+        from services.class_management_service.config import Settings
+        from services.class_management_service.topic_setup import create_topics
+
+        asyncio.run(create_topics(Settings().KAFKA_BOOTSTRAP_SERVERS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Request and response bodies of the REST API (validated by quart-schema, in the OpenAPI)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from common_core import CourseCode, PersonNameV1
+from services.class_management_service.domain import (
+    ClassRecord,
+    EssayLinkRecord,
+    Page,
+    StudentRecord,
+)
+
+ClassName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+MAX_IDS = 100
+
+
+def _reject_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateClassRequest(_Body):
+    name: ClassName
+    course_codes: list[str] = Field(min_length=1, max_length=10)
+
+    _no_nul = field_validator("name")(_reject_nul)
+
+
+class UpdateClassRequest(_Body):
+    name: ClassName | None = None
+    course_codes: list[str] | None = Field(default=None, min_length=1, max_length=10)
+
+    _no_nul = field_validator("name")(_reject_nul)
+
+
+class PersonNameRequest(_Body):
+    first_name: PersonName
+    last_name: PersonName
+    legal_full_name: PersonName | None = None
+
+    _no_nul = field_validator("first_name", "last_name", "legal_full_name")(_reject_nul)
+
+    @model_validator(mode="after")
+    def _default_legal_name_fits(self) -> PersonNameRequest:
+        if self.legal_full_name is None and len(self.first_name) + len(self.last_name) >= 255:
+            raise ValueError(
+                "legal_full_name is required when first and last name are this long together"
+            )
+        return self
+
+    def to_person_name(self) -> PersonNameV1:
+        return PersonNameV1(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            legal_full_name=self.legal_full_name or f"{self.first_name} {self.last_name}",
+        )
+
+
+class CreateStudentRequest(_Body):
+    person_name: PersonNameRequest
+    email: EmailStr | None = None
+    class_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_IDS)
+
+
+class UpdateStudentRequest(_Body):
+    person_name: PersonNameRequest | None = None
+    email: EmailStr | None = None
+    add_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
+    remove_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
+
+
+class ListClassesQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    course_code: CourseCode | None = None
+    updated_since: datetime | None = None
+
+    @field_validator("updated_since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
+        return value
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class ListStudentsQuery(PageQuery):
+    class_id: uuid.UUID | None = None
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+    returned: int
+    total: int
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> Pagination:
+        return cls(limit=page.limit, offset=page.offset, returned=len(page.items), total=page.total)
+
+
+class ClassResponse(BaseModel):
+    id: uuid.UUID
+    name: str
+    course_code: CourseCode
+    student_count: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, record: ClassRecord) -> ClassResponse:
+        return cls(
+            id=record.id,
+            name=record.name,
+            course_code=record.course_code,
+            student_count=record.student_count,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+        )
+
+
+class ClassListResponse(BaseModel):
+    classes: list[ClassResponse]
+    pagination: Pagination
+
+
+class StudentResponse(BaseModel):
+    id: uuid.UUID
+    full_name: str
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+    class_ids: list[uuid.UUID]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, record: StudentRecord) -> StudentResponse:
+        return cls(
+            id=record.id,
+            full_name=record.full_name,
+            first_name=record.first_name,
+            last_name=record.last_name,
+            legal_full_name=record.legal_full_name,
+            email=record.email,
+            class_ids=list(record.class_ids),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+        )
+
+
+class StudentListResponse(BaseModel):
+    students: list[StudentResponse]
+    pagination: Pagination
+
+
+class RosterEntry(BaseModel):
+    student_id: uuid.UUID
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+
+    @classmethod
+    def of(cls, record: StudentRecord) -> RosterEntry:
+        return cls(
+            student_id=record.id,
+            first_name=record.first_name,
+            last_name=record.last_name,
+            legal_full_name=record.legal_full_name,
+            email=record.email,
+        )
+
+
+class RosterResponse(BaseModel):
+    students: list[RosterEntry]
+    pagination: Pagination
+
+
+class EssayLinkResponse(BaseModel):
+    essay_id: uuid.UUID
+    student_id: uuid.UUID
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: EssayLinkRecord) -> EssayLinkResponse:
+        return cls(
+            essay_id=record.essay_id, student_id=record.student_id, created_at=record.created_at
+        )
+
+
+class EssayListResponse(BaseModel):
+    essays: list[EssayLinkResponse]
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ProblemResponse(BaseModel):
+    """RFC 9457 problem details, served as ``application/problem+json``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    correlation_id: str
+    errors: list[FieldError] | None = None
+
+
+class DependencyHealth(BaseModel):
+    status: str
+    detail: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: str
+    dependencies: dict[str, DependencyHealth]
+
+
+class UserHeaders(BaseModel):
+    """Headers every ``/v1`` route reads (documented in the OpenAPI; checked per request)."""
+
+    x_user_id: str = Field(alias="X-User-ID", min_length=1, max_length=255)
+    x_correlation_id: uuid.UUID | None = Field(default=None, alias="X-Correlation-ID")

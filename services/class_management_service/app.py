@@ -1,0 +1,55 @@
+"""The Quart app: container, extensions and blueprints. Nothing else."""
+
+from __future__ import annotations
+
+from dishka import Provider, make_async_container
+from quart import Quart
+from quart_dishka import QuartDishka
+from quart_schema import Info, QuartSchema
+
+from services.class_management_service.api.class_routes import class_bp
+from services.class_management_service.api.health_routes import health_bp
+from services.class_management_service.api.problems import register_problem_handlers
+from services.class_management_service.api.request_context import (
+    ServiceRequest,
+    register_request_hooks,
+)
+from services.class_management_service.api.student_routes import student_bp
+from services.class_management_service.config import Settings
+from services.class_management_service.di import (
+    InfrastructureProvider,
+    RepositoryProvider,
+    ServiceProvider,
+)
+from services.class_management_service.startup_setup import register_lifecycle
+
+
+def create_app(settings: Settings | None = None, *overrides: Provider) -> Quart:
+    """Build the app; ``overrides`` replace providers of the same types (tests use this)."""
+    settings = settings or Settings()
+    app = Quart(__name__, static_folder=None)
+    app.request_class = ServiceRequest
+    app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
+    app.config["BODY_TIMEOUT"] = settings.REQUEST_TIMEOUT_SECONDS
+    QuartSchema(
+        app,
+        info=Info(title="HuleEdu Class Management Service", version="1.0.0"),
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path="/docs",
+    )
+    container = make_async_container(
+        InfrastructureProvider(),
+        RepositoryProvider(),
+        ServiceProvider(),
+        *overrides,
+        context={Settings: settings},
+    )
+    QuartDishka(app=app, container=container)
+    register_request_hooks(app)
+    register_problem_handlers(app)
+    register_lifecycle(app, container, settings)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(class_bp)
+    app.register_blueprint(student_bp)
+    return app

@@ -1,0 +1,89 @@
+"""Plain records the repository returns: detached from any session by construction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from common_core.events import EventEnvelope
+
+from common_core import CourseCode
+
+RecordT = TypeVar("RecordT")
+
+# Builds the event of a change from the record as it is after the change; the repository
+# writes it to the outbox in the change's own transaction.
+EventFactory = Callable[[RecordT], EventEnvelope[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRecord:
+    id: uuid.UUID
+    name: str
+    course_code: CourseCode
+    student_count: int
+    created_by_user_id: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudentRecord:
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+    class_ids: tuple[uuid.UUID, ...]
+    created_by_user_id: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EssayLinkRecord:
+    essay_id: uuid.UUID
+    student_id: uuid.UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[RecordT]):
+    items: list[RecordT]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudentChanges:
+    """A student update; ``None`` means "leave as it is"."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    legal_full_name: str | None = None
+    email: str | None = None
+    add_class_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
+    remove_class_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One pending outbox row, as the relay sends it."""
+
+    id: int
+    event_id: uuid.UUID
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    attempts: int

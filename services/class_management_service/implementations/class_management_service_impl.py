@@ -1,0 +1,307 @@
+"""Business rules of classes and students, and the events their changes announce."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from common_core.events import (
+    ClassCreatedV1,
+    ClassDeletedV1,
+    ClassUpdatedV1,
+    EventEnvelope,
+    StudentCreatedV1,
+    StudentDeletedV1,
+    StudentUpdatedV1,
+    make_envelope,
+)
+from pydantic import BaseModel
+
+from common_core import CourseCode, PersonNameV1
+from services.class_management_service.config import SERVICE_NAME
+from services.class_management_service.domain import (
+    ClassRecord,
+    EssayLinkRecord,
+    Page,
+    StudentChanges,
+    StudentRecord,
+)
+from services.class_management_service.exceptions import (
+    ClassNotFoundError,
+    CourseNotFoundError,
+    MultipleCourseError,
+    StudentNotFoundError,
+)
+from services.class_management_service.protocols import (
+    ClassRepositoryProtocol,
+    OutboxWakerProtocol,
+)
+
+
+def resolve_course_code(course_codes: Sequence[str]) -> CourseCode:
+    """The one course of a class: exactly one known code, else a domain error."""
+    if len(course_codes) != 1:
+        raise MultipleCourseError(
+            f"A class needs exactly one course code, got {len(course_codes)}."
+        )
+    (code,) = course_codes
+    try:
+        return CourseCode(code)
+    except ValueError:
+        known = ", ".join(member.value for member in CourseCode)
+        raise CourseNotFoundError(f"Unknown course code {code!r}; known: {known}.") from None
+
+
+class ClassManagementServiceImpl:
+    """``ClassManagementServiceProtocol`` over a repository and the outbox waker."""
+
+    def __init__(self, repository: ClassRepositoryProtocol, waker: OutboxWakerProtocol) -> None:
+        self._repository = repository
+        self._waker = waker
+
+    @staticmethod
+    def _envelope(data: BaseModel, correlation_id: uuid.UUID) -> EventEnvelope[Any]:
+        return make_envelope(data, source_service=SERVICE_NAME, correlation_id=correlation_id)
+
+    # -- classes --------------------------------------------------------------------
+
+    async def register_new_class(
+        self, *, user_id: str, correlation_id: uuid.UUID, name: str, course_codes: Sequence[str]
+    ) -> ClassRecord:
+        course_code = resolve_course_code(course_codes)
+        record = await self._repository.create_class(
+            user_id=user_id,
+            name=name,
+            course_code=course_code,
+            event=lambda created: self._envelope(
+                ClassCreatedV1(
+                    class_id=created.id,
+                    class_designation=created.name,
+                    course_codes=[created.course_code],
+                    user_id=user_id,
+                    version=created.version,
+                ),
+                correlation_id,
+            ),
+        )
+        await self._waker.wake()
+        return record
+
+    async def get_class(self, *, user_id: str, class_id: uuid.UUID) -> ClassRecord:
+        record = await self._repository.get_class(user_id=user_id, class_id=class_id)
+        if record is None:
+            raise ClassNotFoundError(f"Class {class_id} not found.")
+        return record
+
+    async def list_classes(
+        self,
+        *,
+        user_id: str,
+        limit: int,
+        offset: int,
+        course_code: CourseCode | None,
+        updated_since: datetime | None,
+    ) -> Page[ClassRecord]:
+        return await self._repository.list_classes(
+            user_id=user_id,
+            limit=limit,
+            offset=offset,
+            course_code=course_code,
+            updated_since=updated_since,
+        )
+
+    async def update_class(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        class_id: uuid.UUID,
+        name: str | None,
+        course_codes: Sequence[str] | None,
+        expected_version: int | None,
+    ) -> ClassRecord | None:
+        course_code = resolve_course_code(course_codes) if course_codes is not None else None
+        record = await self._repository.update_class(
+            user_id=user_id,
+            class_id=class_id,
+            name=name,
+            course_code=course_code,
+            expected_version=expected_version,
+            event=lambda updated: self._envelope(
+                ClassUpdatedV1(
+                    class_id=updated.id,
+                    class_designation=name,
+                    course_codes=[course_code] if course_code is not None else None,
+                    user_id=user_id,
+                    version=updated.version,
+                ),
+                correlation_id,
+            ),
+        )
+        if record is not None:
+            await self._waker.wake()
+        return record
+
+    async def delete_class(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        class_id: uuid.UUID,
+        expected_version: int | None,
+    ) -> None:
+        deleted = await self._repository.delete_class(
+            user_id=user_id,
+            class_id=class_id,
+            expected_version=expected_version,
+            event=lambda gone: self._envelope(
+                ClassDeletedV1(class_id=gone.id, user_id=user_id, version=gone.version),
+                correlation_id,
+            ),
+        )
+        if not deleted:
+            raise ClassNotFoundError(f"Class {class_id} not found.")
+        await self._waker.wake()
+
+    async def get_class_roster(
+        self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[StudentRecord]:
+        page = await self._repository.get_roster(
+            user_id=user_id, class_id=class_id, limit=limit, offset=offset
+        )
+        if page is None:
+            raise ClassNotFoundError(f"Class {class_id} not found.")
+        return page
+
+    # -- students -------------------------------------------------------------------
+
+    async def add_student(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        name: PersonNameV1,
+        email: str | None,
+        class_ids: Sequence[uuid.UUID],
+    ) -> StudentRecord:
+        record = await self._repository.create_student(
+            user_id=user_id,
+            name=name,
+            email=_normalise_email(email),
+            class_ids=class_ids,
+            event=lambda created: self._envelope(
+                StudentCreatedV1(
+                    student_id=created.id,
+                    first_name=created.first_name,
+                    last_name=created.last_name,
+                    student_email=created.email,
+                    class_ids=list(created.class_ids),
+                    created_by_user_id=user_id,
+                    version=created.version,
+                ),
+                correlation_id,
+            ),
+        )
+        await self._waker.wake()
+        return record
+
+    async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord:
+        record = await self._repository.get_student(user_id=user_id, student_id=student_id)
+        if record is None:
+            raise StudentNotFoundError(f"Student {student_id} not found.")
+        return record
+
+    async def list_students(
+        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+    ) -> Page[StudentRecord]:
+        if class_id is not None:
+            await self.get_class(user_id=user_id, class_id=class_id)
+        return await self._repository.list_students(
+            user_id=user_id, class_id=class_id, limit=limit, offset=offset
+        )
+
+    async def update_student(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        student_id: uuid.UUID,
+        changes: StudentChanges,
+        expected_version: int | None,
+    ) -> StudentRecord | None:
+        changes = StudentChanges(
+            first_name=changes.first_name,
+            last_name=changes.last_name,
+            legal_full_name=changes.legal_full_name,
+            email=_normalise_email(changes.email),
+            add_class_ids=changes.add_class_ids,
+            remove_class_ids=changes.remove_class_ids,
+        )
+        record = await self._repository.update_student(
+            user_id=user_id,
+            student_id=student_id,
+            changes=changes,
+            expected_version=expected_version,
+            event=lambda updated: self._envelope(
+                StudentUpdatedV1(
+                    student_id=updated.id,
+                    first_name=changes.first_name,
+                    last_name=changes.last_name,
+                    student_email=changes.email,
+                    add_class_ids=list(changes.add_class_ids) or None,
+                    remove_class_ids=list(changes.remove_class_ids) or None,
+                    updated_by_user_id=user_id,
+                    version=updated.version,
+                ),
+                correlation_id,
+            ),
+        )
+        if record is not None:
+            await self._waker.wake()
+        return record
+
+    async def delete_student(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        student_id: uuid.UUID,
+        expected_version: int | None,
+    ) -> None:
+        deleted = await self._repository.delete_student(
+            user_id=user_id,
+            student_id=student_id,
+            expected_version=expected_version,
+            event=lambda gone: self._envelope(
+                StudentDeletedV1(student_id=gone.id, user_id=user_id, version=gone.version),
+                correlation_id,
+            ),
+        )
+        if not deleted:
+            raise StudentNotFoundError(f"Student {student_id} not found.")
+        await self._waker.wake()
+
+    async def associate_essay_to_student(
+        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> tuple[EssayLinkRecord, bool]:
+        result = await self._repository.associate_essay(
+            user_id=user_id, student_id=student_id, essay_id=essay_id
+        )
+        if result is None:
+            raise StudentNotFoundError(f"Student {student_id} not found.")
+        return result
+
+    async def list_student_essays(
+        self, *, user_id: str, student_id: uuid.UUID
+    ) -> list[EssayLinkRecord]:
+        links = await self._repository.list_student_essays(user_id=user_id, student_id=student_id)
+        if links is None:
+            raise StudentNotFoundError(f"Student {student_id} not found.")
+        return links
+
+
+def _normalise_email(email: str | None) -> str | None:
+    # Addresses are compared case-insensitively; store one spelling so the unique key holds.
+    return email.strip().lower() if email is not None else None

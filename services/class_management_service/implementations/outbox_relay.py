@@ -1,0 +1,235 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+
+One pass claims pending rows with ``FOR UPDATE SKIP LOCKED`` (so replicas split the work),
+skips any row whose aggregate still has an earlier unpublished row held elsewhere (so one
+aggregate's events keep their order), sends the batch, and marks rows published only after
+the broker acknowledged them, in the same transaction that locked them. A crash before that
+commit leaves the rows pending: they are sent again with the same event_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.class_management_service import metrics
+from services.class_management_service.config import Settings
+from services.class_management_service.domain import OutboxMessage
+from services.class_management_service.implementations.kafka_event_publisher_impl import (
+    is_message_error,
+)
+from services.class_management_service.protocols import ClassEventPublisherProtocol
+
+logger = logging.getLogger(__name__)
+
+CLAIM_PENDING = text(
+    """
+    WITH claimed AS (
+        SELECT id FROM event_outbox
+        WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
+        ORDER BY id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT o.id, o.event_id, o.event_type, o.topic, o.aggregate_id, o.payload, o.attempts,
+           o.created_at
+    FROM event_outbox o
+    JOIN claimed c ON c.id = o.id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM event_outbox earlier
+        WHERE earlier.aggregate_id = o.aggregate_id
+          AND earlier.id < o.id
+          AND earlier.published_at IS NULL
+          AND earlier.parked_at IS NULL
+          AND earlier.id NOT IN (SELECT id FROM claimed)
+    )
+    ORDER BY o.id
+    """
+)
+MARK_PUBLISHED = text("UPDATE event_outbox SET published_at = now() WHERE id = ANY(:ids)")
+RECORD_FAILURE = text(
+    """
+    UPDATE event_outbox
+    SET attempts = attempts + 1, last_error = :error, next_attempt_at = :next_attempt_at,
+        parked_at = CASE WHEN :park THEN now() ELSE NULL END
+    WHERE id = :id
+    """
+)
+PENDING_STATS = text(
+    """
+    SELECT count(*) AS depth,
+           coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_age
+    FROM event_outbox WHERE published_at IS NULL AND parked_at IS NULL
+    """
+)
+
+
+class BrokerUnavailableError(Exception):
+    """The broker did not take a batch; the rows stay pending."""
+
+
+class OutboxRelay:
+    """Runs in every replica; wakes on a local event (set through Redis) or by polling."""
+
+    def __init__(
+        self, engine: AsyncEngine, publisher: ClassEventPublisherProtocol, settings: Settings
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+        self.last_pass_at: float | None = None
+
+    # -- control --------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                await self._publisher.start()
+                while await self.relay_once() >= self._settings.RELAY_BATCH_SIZE:
+                    pass  # a full batch: more may be waiting
+                backoff = 0.0
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                backoff = min(
+                    max(backoff * 2, self._settings.RELAY_POLL_INTERVAL_SECONDS / 4),
+                    self._settings.RELAY_MAX_BACKOFF_SECONDS,
+                )
+                if self.last_error is None:
+                    logger.warning("Outbox relay paused: %s", error)
+                self.last_error = f"{type(error).__name__}: {error}"
+                metrics.OUTBOX_FAILED.labels("broker" if _is_broker(error) else "relay").inc()
+            self.last_pass_at = time.monotonic()
+            timeout = backoff or self._settings.RELAY_POLL_INTERVAL_SECONDS
+            try:
+                # While backing off, a wake-up must not turn the back-off into a busy loop.
+                if backoff:
+                    await asyncio.sleep(backoff)
+                else:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def relay_once(self) -> int:
+        """One pass; returns how many rows it claimed. Raises BrokerUnavailableError."""
+        async with self._engine.begin() as connection:
+            rows = (
+                await connection.execute(CLAIM_PENDING, {"limit": self._settings.RELAY_BATCH_SIZE})
+            ).all()
+            if not rows:
+                return 0
+            messages = [_message(row) for row in rows]
+            results = await self._publisher.publish(messages)
+            await self._after_publish(messages)
+            broker_errors = await self._record(connection, rows, results)
+        if broker_errors:
+            raise BrokerUnavailableError(
+                f"{len(broker_errors)} of {len(rows)} events not acknowledged: {broker_errors[0]}"
+            )
+        return len(rows)
+
+    async def _after_publish(self, messages: list[OutboxMessage]) -> None:
+        """Hook between the broker's acknowledgement and the commit (used by crash tests)."""
+
+    async def _record(
+        self, connection: AsyncConnection, rows: list[Any], results: list[BaseException | None]
+    ) -> list[BaseException]:
+        published: list[int] = []
+        broker_errors: list[BaseException] = []
+        now = datetime.now(UTC)
+        for row, error in zip(rows, results, strict=True):
+            if error is None:
+                published.append(row.id)
+                metrics.EVENT_DELIVERY_LAG.observe(max((now - row.created_at).total_seconds(), 0))
+            elif is_message_error(error):
+                await self._record_message_error(connection, row, error)
+            else:
+                broker_errors.append(error)
+        if published:
+            await connection.execute(MARK_PUBLISHED, {"ids": published})
+            metrics.OUTBOX_PUBLISHED.inc(len(published))
+        return broker_errors
+
+    async def _record_message_error(
+        self, connection: AsyncConnection, row: Any, error: BaseException
+    ) -> None:
+        attempts = row.attempts + 1
+        park = attempts >= self._settings.RELAY_MAX_ATTEMPTS
+        delay = min(2 ** (attempts - 1), self._settings.RELAY_MAX_BACKOFF_SECONDS)
+        await connection.execute(
+            RECORD_FAILURE,
+            {
+                "id": row.id,
+                "error": f"{type(error).__name__}: {error}"[:2000],
+                "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
+                "park": park,
+            },
+        )
+        metrics.OUTBOX_FAILED.labels("message").inc()
+        if park:
+            metrics.OUTBOX_PARKED.inc()
+            logger.error(
+                "Outbox event %s parked after %d attempts: %s", row.event_id, attempts, error
+            )
+
+    async def pending_stats(self) -> tuple[int, float]:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(PENDING_STATS)).one()
+        return int(row.depth), float(row.oldest_age)
+
+
+def _is_broker(error: BaseException) -> bool:
+    return isinstance(error, BrokerUnavailableError | KafkaError | OSError)
+
+
+def _message(row: Any) -> OutboxMessage:
+    payload = row.payload
+    return OutboxMessage(
+        id=row.id,
+        event_id=row.event_id,
+        topic=row.topic,
+        key=row.aggregate_id.encode(),
+        value=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(),
+        headers=[
+            ("event_type", row.event_type.encode()),
+            ("event_id", str(row.event_id).encode()),
+            ("correlation_id", str(payload.get("correlation_id", "")).encode()),
+        ],
+        attempts=row.attempts,
+    )

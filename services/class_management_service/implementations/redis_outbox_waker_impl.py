@@ -1,0 +1,69 @@
+"""Wakes outbox relays through Redis pub/sub, so an event leaves right after its commit.
+
+Redis only makes delivery faster: when it is down, relays fall back to polling and
+requests are not slowed or failed by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.class_management_service import metrics
+
+logger = logging.getLogger(__name__)
+
+WAKE_CHANNEL = "huleedu:class_management_service:outbox"
+
+
+class RedisOutboxWakerImpl:
+    """``OutboxWakerProtocol``: wakes this process's relay at once and others via Redis."""
+
+    def __init__(self, redis: Redis, wake_local: Callable[[], None]) -> None:
+        self._redis = redis
+        self._wake_local = wake_local
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def wake(self) -> None:
+        self._wake_local()
+        # Fire and forget: a slow or absent Redis must not add to the request's latency.
+        task = asyncio.create_task(self._publish())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish(self) -> None:
+        try:
+            await self._redis.publish(WAKE_CHANNEL, b"1")
+        except (RedisError, OSError):
+            metrics.REDIS_ERRORS.labels("outbox_wake").inc()
+
+    async def drain(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+async def listen_for_wakes(
+    redis_url: str, wake_local: Callable[[], None], retry_seconds: float
+) -> None:
+    """Forward Redis wake messages to the local relay until cancelled; reconnect on errors.
+
+    It has its own connection without a read timeout: a subscriber waits for messages.
+    """
+    client = Redis.from_url(redis_url, socket_connect_timeout=1.0, health_check_interval=15)
+    try:
+        while True:
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(WAKE_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            wake_local()
+            except (RedisError, OSError):
+                metrics.REDIS_ERRORS.labels("outbox_listen").inc()
+                await asyncio.sleep(retry_seconds)
+    finally:
+        await client.aclose()

@@ -1,0 +1,294 @@
+"""Ports of the service, as ``typing.Protocol``: repository, event publisher, service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from common_core import CourseCode, PersonNameV1
+from services.class_management_service.domain import (
+    ClassRecord,
+    EssayLinkRecord,
+    EventFactory,
+    OutboxMessage,
+    Page,
+    StudentChanges,
+    StudentRecord,
+)
+
+
+class ClassRepositoryProtocol(Protocol):
+    """Classes, students, memberships and essay links of one owner at a time.
+
+    Every method runs in its own transaction. Methods that change state take an
+    ``event`` factory and write its envelope to the outbox in that same transaction.
+    Lookups of another owner's rows behave exactly like lookups of missing rows.
+    """
+
+    async def create_class(
+        self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
+    ) -> ClassRecord:
+        """Store a new class. Raises CourseNotFoundError for a course that is not seeded."""
+        ...
+
+    async def get_class(self, *, user_id: str, class_id: uuid.UUID) -> ClassRecord | None:
+        """The class, or None when it does not exist or belongs to someone else."""
+        ...
+
+    async def list_classes(
+        self,
+        *,
+        user_id: str,
+        limit: int,
+        offset: int,
+        course_code: CourseCode | None = None,
+        updated_since: datetime | None = None,
+    ) -> Page[ClassRecord]:
+        """The owner's classes, newest first."""
+        ...
+
+    async def update_class(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        name: str | None,
+        course_code: CourseCode | None,
+        expected_version: int | None,
+        event: EventFactory[ClassRecord],
+    ) -> ClassRecord | None:
+        """Apply the non-None fields and bump the version; None when not found.
+
+        Raises VersionConflictError when ``expected_version`` is stale.
+        """
+        ...
+
+    async def delete_class(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        expected_version: int | None,
+        event: EventFactory[ClassRecord],
+    ) -> bool:
+        """Delete the class and its memberships (students stay); False when not found."""
+        ...
+
+    async def get_roster(
+        self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[StudentRecord] | None:
+        """The class's students by name; None when the class is not found."""
+        ...
+
+    async def create_student(
+        self,
+        *,
+        user_id: str,
+        name: PersonNameV1,
+        email: str | None,
+        class_ids: Sequence[uuid.UUID],
+        event: EventFactory[StudentRecord],
+    ) -> StudentRecord:
+        """Store a student enrolled in ``class_ids``.
+
+        Raises ClassNotFoundError for a class the owner does not have and
+        StudentAlreadyExistsError for an email the owner already uses.
+        """
+        ...
+
+    async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
+        """The student, or None."""
+        ...
+
+    async def list_students(
+        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+    ) -> Page[StudentRecord]:
+        """The owner's students (optionally of one class), by name."""
+        ...
+
+    async def update_student(
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        changes: StudentChanges,
+        expected_version: int | None,
+        event: EventFactory[StudentRecord],
+    ) -> StudentRecord | None:
+        """Apply the given changes; None when not found.
+
+        Raises ClassNotFoundError, StudentAlreadyExistsError, VersionConflictError.
+        """
+        ...
+
+    async def delete_student(
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        expected_version: int | None,
+        event: EventFactory[StudentRecord],
+    ) -> bool:
+        """Delete the student with memberships and essay links; False when not found."""
+        ...
+
+    async def associate_essay(
+        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> tuple[EssayLinkRecord, bool] | None:
+        """Link an essay to a student (idempotent); (link, created) or None if no student.
+
+        Raises EssayAlreadyAssociatedError when the essay belongs to another student.
+        """
+        ...
+
+    async def list_student_essays(
+        self, *, user_id: str, student_id: uuid.UUID
+    ) -> list[EssayLinkRecord] | None:
+        """The student's essay links, oldest first; None when the student is not found."""
+        ...
+
+
+class OutboxRepositoryProtocol(Protocol):
+    """The relay's view of the outbox."""
+
+    async def pending_stats(self) -> tuple[int, float]:
+        """(number of pending rows, age in seconds of the oldest one)."""
+        ...
+
+
+class ClassEventPublisherProtocol(Protocol):
+    """Sends outbox messages to the broker."""
+
+    async def start(self) -> None:
+        """Connect; raises when the broker is unreachable."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> list[BaseException | None]:
+        """Send in order; per message, None once the broker acknowledged it, else the error."""
+        ...
+
+
+class OutboxWakerProtocol(Protocol):
+    """Tells the relays (this process's and other replicas') that rows were committed."""
+
+    async def wake(self) -> None: ...
+
+
+class ClassManagementServiceProtocol(Protocol):
+    """Business rules of classes and students. Raises domain errors from exceptions.py."""
+
+    async def register_new_class(
+        self, *, user_id: str, correlation_id: uuid.UUID, name: str, course_codes: Sequence[str]
+    ) -> ClassRecord:
+        """Create a class of exactly one known course (COURSE_NOT_FOUND/MULTIPLE_COURSE_ERROR)."""
+        ...
+
+    async def get_class(self, *, user_id: str, class_id: uuid.UUID) -> ClassRecord:
+        """The class; raises ClassNotFoundError."""
+        ...
+
+    async def list_classes(
+        self,
+        *,
+        user_id: str,
+        limit: int,
+        offset: int,
+        course_code: CourseCode | None,
+        updated_since: datetime | None,
+    ) -> Page[ClassRecord]:
+        """The caller's classes, newest first."""
+        ...
+
+    async def update_class(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        class_id: uuid.UUID,
+        name: str | None,
+        course_codes: Sequence[str] | None,
+        expected_version: int | None,
+    ) -> ClassRecord | None:
+        """Apply the given fields; None when not found; raises VersionConflictError."""
+        ...
+
+    async def delete_class(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        class_id: uuid.UUID,
+        expected_version: int | None,
+    ) -> None:
+        """Delete; raises ClassNotFoundError, VersionConflictError."""
+        ...
+
+    async def get_class_roster(
+        self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[StudentRecord]:
+        """The class's students; raises ClassNotFoundError."""
+        ...
+
+    async def add_student(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        name: PersonNameV1,
+        email: str | None,
+        class_ids: Sequence[uuid.UUID],
+    ) -> StudentRecord:
+        """Create a student; raises ClassNotFoundError, StudentAlreadyExistsError."""
+        ...
+
+    async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord:
+        """The student; raises StudentNotFoundError."""
+        ...
+
+    async def list_students(
+        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+    ) -> Page[StudentRecord]:
+        """The caller's students, optionally of one class (ClassNotFoundError if not theirs)."""
+        ...
+
+    async def update_student(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        student_id: uuid.UUID,
+        changes: StudentChanges,
+        expected_version: int | None,
+    ) -> StudentRecord | None:
+        """Apply the given changes; None when not found."""
+        ...
+
+    async def delete_student(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        student_id: uuid.UUID,
+        expected_version: int | None,
+    ) -> None:
+        """Delete; raises StudentNotFoundError, VersionConflictError."""
+        ...
+
+    async def associate_essay_to_student(
+        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> tuple[EssayLinkRecord, bool]:
+        """Link an essay to the student; (link, created).
+
+        Raises StudentNotFoundError, EssayAlreadyAssociatedError.
+        """
+        ...
+
+    async def list_student_essays(
+        self, *, user_id: str, student_id: uuid.UUID
+    ) -> list[EssayLinkRecord]:
+        """The student's essays; raises StudentNotFoundError."""
+        ...

@@ -1,0 +1,61 @@
+"""Start-up and graceful shutdown: every resource started here is stopped here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from dishka import AsyncContainer
+from quart import Quart
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.config import Settings
+from services.class_management_service.implementations.kafka_event_publisher_impl import (
+    KafkaEventPublisherImpl,
+)
+from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.implementations.redis_outbox_waker_impl import (
+    listen_for_wakes,
+)
+from services.class_management_service.protocols import OutboxWakerProtocol
+
+logger = logging.getLogger(__name__)
+
+
+def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings) -> None:
+    background: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def _startup() -> None:
+        # Resolve the APP-scoped resources now, so the first request does not pay for them.
+        await container.get(AsyncEngine)
+        await container.get(OutboxWakerProtocol)
+        relay = await container.get(OutboxRelay)
+        if settings.RELAY_ENABLED:
+            relay.start()
+            background.append(
+                asyncio.create_task(
+                    listen_for_wakes(settings.REDIS_URL, relay.wake, retry_seconds=1.0),
+                    name="outbox-wake-listener",
+                )
+            )
+        logger.info(
+            "Class Management Service started (relay %s)",
+            "on" if settings.RELAY_ENABLED else "off",
+        )
+
+    @app.after_serving
+    async def _shutdown() -> None:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        background.clear()
+        relay = await container.get(OutboxRelay)
+        await relay.stop()
+        publisher = await container.get(KafkaEventPublisherImpl)
+        await publisher.stop()
+        await container.close()
+        logger.info("Class Management Service stopped")
