@@ -1,0 +1,398 @@
+"""The PostgreSQL repository on a real, migrated database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from common_core.events import ClassCreatedV1, EventEnvelope, StudentCreatedV1, make_envelope
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common_core import CourseCode, PersonNameV1
+from services.class_management_service.domain import ClassRecord, StudentChanges, StudentRecord
+from services.class_management_service.exceptions import (
+    ClassNotFoundError,
+    DependencyUnavailableError,
+    EssayAlreadyAssociatedError,
+    StudentAlreadyExistsError,
+    VersionConflictError,
+)
+from services.class_management_service.implementations.class_repository_postgres_impl import (
+    PostgreSQLClassRepositoryImpl,
+)
+from services.class_management_service.models_db import EventOutbox
+
+USER = "teacher-a"
+OTHER = "teacher-b"
+
+
+def class_event(record: ClassRecord) -> EventEnvelope[Any]:
+    return make_envelope(
+        ClassCreatedV1(
+            class_id=record.id,
+            class_designation=record.name,
+            course_codes=[record.course_code],
+            user_id=record.created_by_user_id,
+            version=record.version,
+        ),
+        source_service="test",
+    )
+
+
+def student_event(record: StudentRecord) -> EventEnvelope[Any]:
+    return make_envelope(
+        StudentCreatedV1(
+            student_id=record.id,
+            first_name=record.first_name,
+            last_name=record.last_name,
+            class_ids=list(record.class_ids),
+            created_by_user_id=record.created_by_user_id,
+            version=record.version,
+        ),
+        source_service="test",
+    )
+
+
+@pytest.fixture
+def repo(engine: AsyncEngine) -> PostgreSQLClassRepositoryImpl:
+    return PostgreSQLClassRepositoryImpl(engine)
+
+
+async def outbox_rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as connection:
+        return list(
+            await connection.execute(
+                select(EventOutbox.aggregate_id, EventOutbox.topic, EventOutbox.payload).order_by(
+                    EventOutbox.id
+                )
+            )
+        )
+
+
+async def new_class(
+    repo: PostgreSQLClassRepositoryImpl,
+    name: str = "9A",
+    user: str = USER,
+    code: CourseCode = CourseCode.ENG5,
+) -> ClassRecord:
+    return await repo.create_class(user_id=user, name=name, course_code=code, event=class_event)
+
+
+async def new_student(
+    repo: PostgreSQLClassRepositoryImpl,
+    first: str = "Ada",
+    email: str | None = None,
+    class_ids: tuple[uuid.UUID, ...] = (),
+    user: str = USER,
+) -> StudentRecord:
+    return await repo.create_student(
+        user_id=user,
+        name=PersonNameV1(first_name=first, last_name="Lovelace"),
+        email=email,
+        class_ids=class_ids,
+        event=student_event,
+    )
+
+
+async def test_create_and_get_class_with_its_event_in_one_transaction(repo, engine) -> None:
+    created = await new_class(repo, "9A", code=CourseCode.SV1)
+
+    fetched = await repo.get_class(user_id=USER, class_id=created.id)
+    assert fetched is not None
+    assert (fetched.name, fetched.course_code, fetched.version, fetched.student_count) == (
+        "9A",
+        CourseCode.SV1,
+        1,
+        0,
+    )
+    assert fetched.created_at.tzinfo is not None
+    (row,) = await outbox_rows(engine)
+    assert row.aggregate_id == str(created.id)
+    assert row.topic == "huleedu.class.created.v1"
+    assert row.payload["data"]["class_id"] == str(created.id)
+
+
+async def test_get_class_of_another_owner_is_none(repo) -> None:
+    created = await new_class(repo)
+    assert await repo.get_class(user_id=OTHER, class_id=created.id) is None
+    assert await repo.get_class(user_id=USER, class_id=uuid.uuid4()) is None
+
+
+async def test_failed_event_factory_rolls_the_change_back(repo, engine) -> None:
+    def broken(_: ClassRecord) -> EventEnvelope[Any]:
+        raise RuntimeError("event could not be built")
+
+    with pytest.raises(RuntimeError):
+        await repo.create_class(user_id=USER, name="9A", course_code=CourseCode.ENG5, event=broken)
+    page = await repo.list_classes(user_id=USER, limit=10, offset=0)
+    assert page.total == 0
+    assert await outbox_rows(engine) == []
+
+
+async def test_list_classes_newest_first_with_filters_and_pagination(repo) -> None:
+    names = [f"class-{i}" for i in range(5)]
+    for i, name in enumerate(names):
+        await new_class(repo, name, code=CourseCode.ENG5 if i % 2 == 0 else CourseCode.SV3)
+    await new_class(repo, "foreign", user=OTHER)
+
+    page = await repo.list_classes(user_id=USER, limit=2, offset=1)
+    assert [c.name for c in page.items] == ["class-3", "class-2"]
+    assert page.total == 5
+
+    swedish = await repo.list_classes(user_id=USER, limit=10, offset=0, course_code=CourseCode.SV3)
+    assert [c.name for c in swedish.items] == ["class-3", "class-1"]
+    assert swedish.total == 2
+
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert (
+        await repo.list_classes(user_id=USER, limit=10, offset=0, updated_since=future)
+    ).total == 0
+
+
+async def test_update_class_changes_only_given_fields_and_bumps_version(repo) -> None:
+    created = await new_class(repo, "9A")
+    updated = await repo.update_class(
+        user_id=USER,
+        class_id=created.id,
+        name=None,
+        course_code=CourseCode.ENG7,
+        expected_version=1,
+        event=class_event,
+    )
+    assert updated is not None
+    assert (updated.name, updated.course_code, updated.version) == ("9A", CourseCode.ENG7, 2)
+    assert updated.updated_at >= created.updated_at
+
+
+async def test_update_class_with_stale_version_raises_and_changes_nothing(repo, engine) -> None:
+    created = await new_class(repo)
+    with pytest.raises(VersionConflictError):
+        await repo.update_class(
+            user_id=USER,
+            class_id=created.id,
+            name="x",
+            course_code=None,
+            expected_version=2,
+            event=class_event,
+        )
+    assert (await repo.get_class(user_id=USER, class_id=created.id)).name == "9A"
+    assert len(await outbox_rows(engine)) == 1
+
+
+async def test_update_class_missing_or_foreign_is_none(repo) -> None:
+    created = await new_class(repo)
+    for user, class_id in ((OTHER, created.id), (USER, uuid.uuid4())):
+        assert (
+            await repo.update_class(
+                user_id=user,
+                class_id=class_id,
+                name="x",
+                course_code=None,
+                expected_version=None,
+                event=class_event,
+            )
+            is None
+        )
+
+
+async def test_delete_class_removes_memberships_but_keeps_students(repo) -> None:
+    klass = await new_class(repo)
+    student = await new_student(repo, class_ids=(klass.id,))
+
+    assert await repo.delete_class(
+        user_id=USER, class_id=klass.id, expected_version=None, event=class_event
+    )
+    assert await repo.get_class(user_id=USER, class_id=klass.id) is None
+    remaining = await repo.get_student(user_id=USER, student_id=student.id)
+    assert remaining is not None and remaining.class_ids == ()
+    assert not await repo.delete_class(
+        user_id=USER, class_id=klass.id, expected_version=None, event=class_event
+    )
+
+
+async def test_student_create_with_memberships_roster_and_counts(repo) -> None:
+    klass = await new_class(repo)
+    zed = await new_student(repo, "Zed", class_ids=(klass.id, klass.id))
+    amy = await new_student(repo, "Amy", class_ids=(klass.id,))
+    await new_student(repo, "Outside")
+
+    assert zed.class_ids == (klass.id,)
+    roster = await repo.get_roster(user_id=USER, class_id=klass.id, limit=10, offset=0)
+    assert roster is not None
+    assert [s.first_name for s in roster.items] == ["Amy", "Zed"]
+    assert roster.total == 2
+    assert (await repo.get_class(user_id=USER, class_id=klass.id)).student_count == 2
+    assert await repo.get_roster(user_id=OTHER, class_id=klass.id, limit=10, offset=0) is None
+    in_class = await repo.list_students(user_id=USER, class_id=klass.id, limit=10, offset=0)
+    assert {s.id for s in in_class.items} == {zed.id, amy.id}
+    everyone = await repo.list_students(user_id=USER, class_id=None, limit=10, offset=0)
+    assert everyone.total == 3
+
+
+async def test_duplicate_email_for_same_owner_is_rejected_and_rolled_back(repo, engine) -> None:
+    await new_student(repo, email="ada@example.com")
+    with pytest.raises(StudentAlreadyExistsError):
+        await new_student(repo, "Other", email="ada@example.com")
+    # Another owner may use the same address.
+    await new_student(repo, email="ada@example.com", user=OTHER)
+    assert (await repo.list_students(user_id=USER, class_id=None, limit=10, offset=0)).total == 1
+    assert len(await outbox_rows(engine)) == 2
+
+
+async def test_student_in_foreign_class_is_rejected(repo) -> None:
+    foreign = await new_class(repo, user=OTHER)
+    with pytest.raises(ClassNotFoundError):
+        await new_student(repo, class_ids=(foreign.id,))
+    assert (await repo.list_students(user_id=USER, class_id=None, limit=10, offset=0)).total == 0
+
+
+async def test_update_student_memberships_and_fields(repo) -> None:
+    first = await new_class(repo, "A")
+    second = await new_class(repo, "B")
+    student = await new_student(repo, class_ids=(first.id,), email="ada@example.com")
+    await new_student(repo, "Bob", email="bob@example.com")
+
+    updated = await repo.update_student(
+        user_id=USER,
+        student_id=student.id,
+        changes=StudentChanges(
+            last_name="Byron", add_class_ids=(second.id, first.id), remove_class_ids=(first.id,)
+        ),
+        expected_version=1,
+        event=student_event,
+    )
+    assert updated is not None
+    assert (updated.first_name, updated.last_name, updated.version) == ("Ada", "Byron", 2)
+    assert updated.class_ids == (second.id,)
+
+    with pytest.raises(StudentAlreadyExistsError):
+        await repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(email="bob@example.com"),
+            expected_version=None,
+            event=student_event,
+        )
+    with pytest.raises(VersionConflictError):
+        await repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(first_name="X"),
+            expected_version=1,
+            event=student_event,
+        )
+    foreign = await new_class(repo, user=OTHER)
+    with pytest.raises(ClassNotFoundError):
+        await repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(add_class_ids=(foreign.id,)),
+            expected_version=None,
+            event=student_event,
+        )
+    final = await repo.get_student(user_id=USER, student_id=student.id)
+    assert final is not None
+    assert (final.email, final.version, final.class_ids) == ("ada@example.com", 2, (second.id,))
+
+
+async def test_membership_primary_key_prevents_duplicates(engine, repo) -> None:
+    klass = await new_class(repo)
+    student = await new_student(repo, class_ids=(klass.id,))
+    async with engine.connect() as connection:
+        with pytest.raises(Exception, match="pk_class_student_association"):
+            await connection.execute(
+                text(
+                    "INSERT INTO class_student_association (class_id, student_id) VALUES (:c, :s)"
+                ),
+                {"c": klass.id, "s": student.id},
+            )
+
+
+async def test_delete_student_and_essay_links(repo) -> None:
+    ada = await new_student(repo)
+    bob = await new_student(repo, "Bob")
+    essay = uuid.uuid4()
+
+    link, created = await repo.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
+    assert created and link.student_id == ada.id
+    again = await repo.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
+    assert again is not None and again[1] is False and again[0].created_at == link.created_at
+    with pytest.raises(EssayAlreadyAssociatedError):
+        await repo.associate_essay(user_id=USER, student_id=bob.id, essay_id=essay)
+    assert await repo.associate_essay(user_id=OTHER, student_id=ada.id, essay_id=essay) is None
+    assert [
+        e.essay_id for e in await repo.list_student_essays(user_id=USER, student_id=ada.id)
+    ] == [essay]
+
+    assert await repo.delete_student(
+        user_id=USER, student_id=ada.id, expected_version=1, event=student_event
+    )
+    assert await repo.get_student(user_id=USER, student_id=ada.id) is None
+    assert await repo.list_student_essays(user_id=USER, student_id=ada.id) is None
+
+
+async def test_many_concurrent_operations_each_get_their_own_session(repo, engine) -> None:
+    klass = await new_class(repo)
+
+    async def work(i: int) -> None:
+        student = await new_student(repo, f"S{i}", class_ids=(klass.id,))
+        fetched = await repo.get_student(user_id=USER, student_id=student.id)
+        assert fetched is not None and fetched.class_ids == (klass.id,)
+        await repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(last_name=f"L{i}"),
+            expected_version=None,
+            event=student_event,
+        )
+        await repo.get_roster(user_id=USER, class_id=klass.id, limit=5, offset=0)
+
+    await asyncio.gather(*(work(i) for i in range(60)))
+
+    roster = await repo.get_roster(user_id=USER, class_id=klass.id, limit=100, offset=0)
+    assert roster is not None and roster.total == 60
+    assert all(s.version == 2 for s in roster.items)
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(EventOutbox)) == 121
+
+
+async def test_concurrent_updates_with_same_version_let_exactly_one_through(repo) -> None:
+    created = await new_class(repo)
+
+    async def attempt(i: int) -> str:
+        try:
+            await repo.update_class(
+                user_id=USER,
+                class_id=created.id,
+                name=f"name-{i}",
+                course_code=None,
+                expected_version=1,
+                event=class_event,
+            )
+            return "ok"
+        except VersionConflictError:
+            return "conflict"
+
+    results = await asyncio.gather(*(attempt(i) for i in range(20)))
+    assert results.count("ok") == 1
+    assert results.count("conflict") == 19
+    assert (await repo.get_class(user_id=USER, class_id=created.id)).version == 2
+
+
+async def test_unreachable_database_is_a_dependency_error() -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(
+        "postgresql+asyncpg://postgres@127.0.0.1:1/none", connect_args={"timeout": 2}
+    )
+    try:
+        with pytest.raises(DependencyUnavailableError):
+            await PostgreSQLClassRepositoryImpl(engine).get_class(
+                user_id=USER, class_id=uuid.uuid4()
+            )
+    finally:
+        await engine.dispose()

@@ -1,0 +1,260 @@
+"""Hand-written in-memory fakes of the service's ports, for unit tests of the service layer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from common_core.events import EventEnvelope
+
+from common_core import CourseCode, PersonNameV1
+from services.class_management_service.domain import (
+    ClassRecord,
+    EssayLinkRecord,
+    EventFactory,
+    Page,
+    StudentChanges,
+    StudentRecord,
+)
+from services.class_management_service.exceptions import (
+    ClassNotFoundError,
+    EssayAlreadyAssociatedError,
+    StudentAlreadyExistsError,
+    VersionConflictError,
+)
+
+
+class FakeClassRepository:
+    """Keeps rows in dicts; ``outbox`` records the events a real repository would commit."""
+
+    def __init__(self) -> None:
+        self.classes: dict[uuid.UUID, ClassRecord] = {}
+        self.students: dict[uuid.UUID, StudentRecord] = {}
+        self.essays: dict[uuid.UUID, EssayLinkRecord] = {}
+        self.outbox: list[EventEnvelope[Any]] = []
+
+    def _owned_class(self, user_id: str, class_id: uuid.UUID) -> ClassRecord | None:
+        record = self.classes.get(class_id)
+        return record if record and record.created_by_user_id == user_id else None
+
+    def _owned_student(self, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
+        record = self.students.get(student_id)
+        return record if record and record.created_by_user_id == user_id else None
+
+    @staticmethod
+    def _check(version: int, expected: int | None) -> None:
+        if expected is not None and expected != version:
+            raise VersionConflictError(f"at {version}, not {expected}")
+
+    def _require_classes(self, user_id: str, class_ids: Sequence[uuid.UUID]) -> None:
+        for class_id in class_ids:
+            if self._owned_class(user_id, class_id) is None:
+                raise ClassNotFoundError(f"Class not found: {class_id}.")
+
+    async def create_class(
+        self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
+    ) -> ClassRecord:
+        now = datetime.now(UTC)
+        record = ClassRecord(uuid.uuid4(), name, course_code, 0, user_id, now, now, 1)
+        self.classes[record.id] = record
+        self.outbox.append(event(record))
+        return record
+
+    async def get_class(self, *, user_id: str, class_id: uuid.UUID) -> ClassRecord | None:
+        return self._owned_class(user_id, class_id)
+
+    async def list_classes(
+        self,
+        *,
+        user_id: str,
+        limit: int,
+        offset: int,
+        course_code: CourseCode | None = None,
+        updated_since: datetime | None = None,
+    ) -> Page[ClassRecord]:
+        rows = sorted(
+            (
+                r
+                for r in self.classes.values()
+                if r.created_by_user_id == user_id
+                and (course_code is None or r.course_code == course_code)
+                and (updated_since is None or r.updated_at >= updated_since)
+            ),
+            key=lambda r: r.created_at,
+            reverse=True,
+        )
+        return Page(rows[offset : offset + limit], len(rows), limit, offset)
+
+    async def update_class(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        name: str | None,
+        course_code: CourseCode | None,
+        expected_version: int | None,
+        event: EventFactory[ClassRecord],
+    ) -> ClassRecord | None:
+        current = self._owned_class(user_id, class_id)
+        if current is None:
+            return None
+        self._check(current.version, expected_version)
+        if name is None and course_code is None:
+            return current
+        updated = replace(
+            current,
+            name=name if name is not None else current.name,
+            course_code=course_code if course_code is not None else current.course_code,
+            version=current.version + 1,
+            updated_at=datetime.now(UTC),
+        )
+        self.classes[class_id] = updated
+        self.outbox.append(event(updated))
+        return updated
+
+    async def delete_class(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        expected_version: int | None,
+        event: EventFactory[ClassRecord],
+    ) -> bool:
+        current = self._owned_class(user_id, class_id)
+        if current is None:
+            return False
+        self._check(current.version, expected_version)
+        del self.classes[class_id]
+        self.outbox.append(event(replace(current, version=current.version + 1)))
+        return True
+
+    async def get_roster(
+        self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[StudentRecord] | None:
+        if self._owned_class(user_id, class_id) is None:
+            return None
+        rows = [s for s in self.students.values() if class_id in s.class_ids]
+        return Page(rows[offset : offset + limit], len(rows), limit, offset)
+
+    async def create_student(
+        self,
+        *,
+        user_id: str,
+        name: PersonNameV1,
+        email: str | None,
+        class_ids: Sequence[uuid.UUID],
+        event: EventFactory[StudentRecord],
+    ) -> StudentRecord:
+        self._require_classes(user_id, class_ids)
+        if email and any(
+            s.email == email and s.created_by_user_id == user_id for s in self.students.values()
+        ):
+            raise StudentAlreadyExistsError(email)
+        now = datetime.now(UTC)
+        record = StudentRecord(
+            uuid.uuid4(),
+            name.first_name,
+            name.last_name,
+            name.legal_full_name,
+            email,
+            tuple(dict.fromkeys(class_ids)),
+            user_id,
+            now,
+            now,
+            1,
+        )
+        self.students[record.id] = record
+        self.outbox.append(event(record))
+        return record
+
+    async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
+        return self._owned_student(user_id, student_id)
+
+    async def list_students(
+        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+    ) -> Page[StudentRecord]:
+        rows = [
+            s
+            for s in self.students.values()
+            if s.created_by_user_id == user_id and (class_id is None or class_id in s.class_ids)
+        ]
+        return Page(rows[offset : offset + limit], len(rows), limit, offset)
+
+    async def update_student(
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        changes: StudentChanges,
+        expected_version: int | None,
+        event: EventFactory[StudentRecord],
+    ) -> StudentRecord | None:
+        current = self._owned_student(user_id, student_id)
+        if current is None:
+            return None
+        self._check(current.version, expected_version)
+        self._require_classes(user_id, (*changes.add_class_ids, *changes.remove_class_ids))
+        class_ids = [c for c in current.class_ids if c not in changes.remove_class_ids]
+        class_ids += [c for c in changes.add_class_ids if c not in class_ids]
+        updated = replace(
+            current,
+            first_name=changes.first_name or current.first_name,
+            last_name=changes.last_name or current.last_name,
+            legal_full_name=changes.legal_full_name or current.legal_full_name,
+            email=changes.email if changes.email is not None else current.email,
+            class_ids=tuple(class_ids),
+            version=current.version + 1,
+        )
+        self.students[student_id] = updated
+        self.outbox.append(event(updated))
+        return updated
+
+    async def delete_student(
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        expected_version: int | None,
+        event: EventFactory[StudentRecord],
+    ) -> bool:
+        current = self._owned_student(user_id, student_id)
+        if current is None:
+            return False
+        self._check(current.version, expected_version)
+        del self.students[student_id]
+        self.outbox.append(event(replace(current, version=current.version + 1)))
+        return True
+
+    async def associate_essay(
+        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> tuple[EssayLinkRecord, bool] | None:
+        if self._owned_student(user_id, student_id) is None:
+            return None
+        existing = self.essays.get(essay_id)
+        if existing is not None:
+            if existing.student_id != student_id:
+                raise EssayAlreadyAssociatedError(str(essay_id))
+            return existing, False
+        link = EssayLinkRecord(essay_id, student_id, datetime.now(UTC))
+        self.essays[essay_id] = link
+        return link, True
+
+    async def list_student_essays(
+        self, *, user_id: str, student_id: uuid.UUID
+    ) -> list[EssayLinkRecord] | None:
+        if self._owned_student(user_id, student_id) is None:
+            return None
+        return [link for link in self.essays.values() if link.student_id == student_id]
+
+
+class RecordingWaker:
+    """Counts relay wake-ups (the service's only direct contact with publishing)."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    async def wake(self) -> None:
+        self.wakes += 1
