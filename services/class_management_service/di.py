@@ -19,6 +19,9 @@ from services.class_management_service.implementations.kafka_event_publisher_imp
     KafkaEventPublisherImpl,
 )
 from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.implementations.redis_idempotency_store_impl import (
+    RedisIdempotencyStoreImpl,
+)
 from services.class_management_service.implementations.redis_outbox_waker_impl import (
     RedisOutboxWakerImpl,
 )
@@ -88,6 +91,10 @@ class InfrastructureProvider(Provider):
         waker = RedisOutboxWakerImpl(redis, relay.wake)
         yield waker
         await waker.drain()
+
+    @provide(scope=Scope.APP)
+    def idempotency_store(self, redis: Redis, settings: Settings) -> RedisIdempotencyStoreImpl:
+        return RedisIdempotencyStoreImpl(redis, settings.IDEMPOTENCY_TTL_SECONDS)
 
     @provide(scope=Scope.APP)
     def outbox_waker(self, waker: RedisOutboxWakerImpl) -> OutboxWakerProtocol:

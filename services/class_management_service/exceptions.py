@@ -76,6 +76,12 @@ class IdempotencyKeyReusedError(ClassManagementError):
     title = "Idempotency-Key was used with a different request"
 
 
+class IdempotencyKeyInUseError(ClassManagementError):
+    code = "IDEMPOTENCY_KEY_IN_USE"
+    status = 409
+    title = "A request with this Idempotency-Key is in progress"
+
+
 class DependencyUnavailableError(ClassManagementError):
     code = "SERVICE_UNAVAILABLE"
     status = 503

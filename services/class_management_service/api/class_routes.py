@@ -13,6 +13,7 @@ from quart_schema import (
     validate_response,
 )
 
+from services.class_management_service.api.idempotency import idempotent
 from services.class_management_service.api.path_params import parse_uuid
 from services.class_management_service.api.request_context import (
     current_context,
@@ -47,6 +48,7 @@ def _class_response(
 
 @class_bp.post("")
 @class_bp.post("/")
+@idempotent
 @document_headers(UserHeaders)
 @document_response(ProblemResponse, 400)
 @validate_request(CreateClassRequest)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs inside `python -m huleedu_devstack run`: maps the local stack's addresses to the
+# service's settings, applies migrations and serves the Class Management Service.
+set -euo pipefail
+
+export CLASS_MANAGEMENT_SERVICE_DATABASE_URL="${HULEEDU_DEVSTACK_POSTGRES_URL:?run me through huleedu_devstack}"
+export CLASS_MANAGEMENT_SERVICE_REDIS_URL="${HULEEDU_DEVSTACK_REDIS_URL:?}"
+export CLASS_MANAGEMENT_SERVICE_KAFKA_BOOTSTRAP_SERVERS="${HULEEDU_DEVSTACK_KAFKA_BOOTSTRAP:?}"
+# The local broker (tansu) does not support idempotent producers.
+export CLASS_MANAGEMENT_SERVICE_KAFKA_ENABLE_IDEMPOTENCE="${CLASS_MANAGEMENT_SERVICE_KAFKA_ENABLE_IDEMPOTENCE:-false}"
+export CLASS_MANAGEMENT_SERVICE_HOST="${CLASS_MANAGEMENT_SERVICE_HOST:-127.0.0.1}"
+export CLASS_MANAGEMENT_SERVICE_PORT="${CLASS_MANAGEMENT_SERVICE_PORT:-5002}"
+
+python -m services.class_management_service migrate
+echo "Class Management Service on http://${CLASS_MANAGEMENT_SERVICE_HOST}:${CLASS_MANAGEMENT_SERVICE_PORT} (Ctrl-C stops it and the stack)"
+exec python -m services.class_management_service serve

@@ -1,0 +1,108 @@
+"""``Idempotency-Key`` on POST: the same key and body returns the first response.
+
+A different body under the same key is 422. While the first request is still running,
+a second one with the same key is 409. If Redis is unreachable the request is served
+without the guarantee (Redis must not take writes down), and that is counted in metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from quart import Response, current_app, g, request
+
+from services.class_management_service.exceptions import (
+    IdempotencyKeyInUseError,
+    IdempotencyKeyReusedError,
+    ValidationFailedError,
+)
+from services.class_management_service.implementations.redis_idempotency_store_impl import (
+    IdempotencyUnavailableError,
+    RedisIdempotencyStoreImpl,
+    StoredResponse,
+)
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+_REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+
+
+def _fingerprint(body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.path}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _replay(stored: StoredResponse) -> Response:
+    response = Response(stored.body, status=stored.status)
+    for name, value in stored.headers.items():
+        response.headers[name] = value
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def idempotent(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @wraps(view)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await view(*args, **kwargs)
+        if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            raise ValidationFailedError(
+                f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters."
+            )
+        store: RedisIdempotencyStoreImpl = await g.dishka_container.get(RedisIdempotencyStoreImpl)
+        user_id: str = g.user_id
+        fingerprint = _fingerprint(await request.get_data(as_text=False))
+        try:
+            earlier = await store.claim(user_id, key, fingerprint)
+        except IdempotencyUnavailableError as error:
+            logger.warning("Idempotency-Key not honoured, Redis unavailable: %s", error)
+            return await view(*args, **kwargs)
+        if isinstance(earlier, StoredResponse):
+            if earlier.fingerprint != fingerprint:
+                raise IdempotencyKeyReusedError(
+                    f"{IDEMPOTENCY_HEADER} {key!r} was used with a different request."
+                )
+            return _replay(earlier)
+        if earlier is not None:
+            if earlier != fingerprint:
+                raise IdempotencyKeyReusedError(
+                    f"{IDEMPOTENCY_HEADER} {key!r} was used with a different request."
+                )
+            raise IdempotencyKeyInUseError(
+                f"A request with {IDEMPOTENCY_HEADER} {key!r} is still being processed."
+            )
+        try:
+            response = await current_app.make_response(await view(*args, **kwargs))
+        except BaseException:
+            await store.release(user_id, key)
+            raise
+        if response.status_code >= 500:
+            await store.release(user_id, key)
+            return response
+        await store.save(
+            user_id,
+            key,
+            StoredResponse(
+                fingerprint=fingerprint,
+                status=response.status_code,
+                headers={
+                    name: response.headers[name]
+                    for name in _REPLAYED_HEADERS
+                    if name in response.headers
+                },
+                body=await response.get_data(as_text=True),
+            ),
+        )
+        return response
+
+    return wrapper

@@ -1,0 +1,78 @@
+"""Idempotency-Key on POST, through the real app and a real Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.models_db import EventOutbox, UserClass
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, int]:
+    async with engine.connect() as connection:
+        classes = await connection.scalar(select(func.count()).select_from(UserClass))
+        events = await connection.scalar(select(func.count()).select_from(EventOutbox))
+    return int(classes or 0), int(events or 0)
+
+
+async def test_same_key_and_body_replays_the_first_response(client, headers, engine) -> None:
+    keyed = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"name": "9A", "course_codes": ["ENG5"]}
+
+    first = await client.post("/v1/classes", json=body, headers=keyed)
+    second = await client.post("/v1/classes", json=body, headers=keyed)
+
+    assert first.status_code == second.status_code == 201
+    assert await first.get_json() == await second.get_json()
+    assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert await _counts(engine) == (1, 1)
+
+
+async def test_same_key_with_another_body_is_422(client, headers, engine) -> None:
+    keyed = {**headers, "Idempotency-Key": "k-1"}
+    await client.post("/v1/classes", json={"name": "9A", "course_codes": ["ENG5"]}, headers=keyed)
+    other = await client.post(
+        "/v1/classes", json={"name": "9B", "course_codes": ["ENG5"]}, headers=keyed
+    )
+    assert other.status_code == 422
+    assert (await other.get_json())["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert await _counts(engine) == (1, 1)
+
+
+async def test_keys_are_per_user_and_failed_requests_can_be_retried(
+    client, headers, engine
+) -> None:
+    key = "shared-key"
+    body = {"name": "9A", "course_codes": ["ENG5"]}
+    bad = await client.post(
+        "/v1/classes",
+        json={"name": "9A", "course_codes": ["NOPE"]},
+        headers={**headers, "Idempotency-Key": "retry-me"},
+    )
+    assert bad.status_code == 400
+    retried = await client.post(
+        "/v1/classes", json=body, headers={**headers, "Idempotency-Key": "retry-me"}
+    )
+    assert retried.status_code == 201
+
+    mine = await client.post("/v1/classes", json=body, headers={**headers, "Idempotency-Key": key})
+    theirs = await client.post(
+        "/v1/classes", json=body, headers={"X-User-ID": "someone-else", "Idempotency-Key": key}
+    )
+    assert mine.status_code == theirs.status_code == 201
+    assert (await mine.get_json())["id"] != (await theirs.get_json())["id"]
+    assert await _counts(engine) == (3, 3)
+
+
+async def test_student_post_is_idempotent_too(client, headers) -> None:
+    keyed = {**headers, "Idempotency-Key": "student-1"}
+    body = {"person_name": {"first_name": "Ada", "last_name": "Lovelace"}, "email": "a@b.se"}
+    first = await client.post("/v1/classes/students", json=body, headers=keyed)
+    second = await client.post("/v1/classes/students", json=body, headers=keyed)
+    assert first.status_code == second.status_code == 201
+    assert (await first.get_json())["id"] == (await second.get_json())["id"]
+    listed = await client.get("/v1/classes/students", headers=headers)
+    assert (await listed.get_json())["pagination"]["total"] == 1
