@@ -11,7 +11,7 @@ from services.class_management_service.api.class_routes import class_bp
 from services.class_management_service.api.health_routes import health_bp
 from services.class_management_service.api.problems import register_problem_handlers
 from services.class_management_service.api.request_context import (
-    ServiceRequest,
+    ServiceApp,
     register_request_hooks,
 )
 from services.class_management_service.api.student_routes import student_bp
@@ -27,10 +27,10 @@ from services.class_management_service.startup_setup import register_lifecycle
 def create_app(settings: Settings | None = None, *overrides: Provider) -> Quart:
     """Build the app; ``overrides`` replace providers of the same types (tests use this)."""
     settings = settings or Settings()
-    app = Quart(__name__, static_folder=None)
-    app.request_class = ServiceRequest
+    app = ServiceApp(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = settings.REQUEST_TIMEOUT_SECONDS
+    app.config["REQUEST_TIMEOUT_SECONDS"] = settings.REQUEST_TIMEOUT_SECONDS
     QuartSchema(
         app,
         info=Info(title="HuleEdu Class Management Service", version="1.0.0"),

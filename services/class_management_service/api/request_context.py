@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from quart import Quart, Request, Response, g, request
 
 from services.class_management_service import metrics
 from services.class_management_service.api.problems import problem_response
-from services.class_management_service.exceptions import MalformedJsonError, VersionConflictError
+from services.class_management_service.exceptions import (
+    DependencyUnavailableError,
+    MalformedJsonError,
+    VersionConflictError,
+)
 
 logger = logging.getLogger("services.class_management_service.access")
 
@@ -26,6 +32,21 @@ class ServiceRequest(Request):
 
     def on_json_loading_failed(self, error: Exception) -> None:
         raise MalformedJsonError(f"The body is not valid JSON: {error}")
+
+
+class ServiceApp(Quart):
+    """Quart with a deadline per request: a stuck dependency yields a 503, never a hang."""
+
+    request_class = ServiceRequest
+
+    async def dispatch_request(self, request_context: Any = None) -> Any:
+        try:
+            async with asyncio.timeout(self.config["REQUEST_TIMEOUT_SECONDS"]):
+                return await super().dispatch_request(request_context)
+        except TimeoutError as error:
+            raise DependencyUnavailableError(
+                "The request did not finish in time; a dependency may be unavailable."
+            ) from error
 
 
 @dataclass(frozen=True, slots=True)
