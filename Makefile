@@ -1,0 +1,72 @@
+# HuleEdu monorepo. `make setup` works as root (or with sudo) on a fresh Debian machine:
+# it installs uv, PostgreSQL, Redis and wrk when they are missing and syncs the venv.
+# Tests start real PostgreSQL, Redis and a Kafka-protocol broker themselves
+# (huleedu_devstack: local processes when there is no Docker engine).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# uv itself if on PATH, else the module installed by `make setup`.
+UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: help setup setup-uv setup-system lint test run clean
+
+help:
+	@echo "make setup  - install uv, postgresql, redis-server, wrk if missing; uv sync (idempotent)"
+	@echo "make lint   - ruff check, ruff format --check, mypy common_core/src"
+	@echo "make test   - setup, lint, then the whole pytest suite"
+	@echo "make run    - start the devstack and serve the service locally (scripts/serve_local.sh)"
+	@echo "make clean  - remove caches and build artefacts (keeps .venv)"
+
+setup: setup-uv setup-system
+	$(UV) sync --all-packages --frozen
+
+setup-uv:
+	@if command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1; then \
+		echo "uv: $$( (command -v uv >/dev/null 2>&1 && uv --version) || python3 -m uv --version)"; \
+	else \
+		if ! python3 -m pip --version >/dev/null 2>&1; then \
+			echo "installing python3-pip"; \
+			$(APT_GET) update -q; \
+			$(APT_GET) install -y -q --no-install-recommends python3 python3-pip; \
+		fi; \
+		echo "installing uv with pip"; \
+		python3 -m pip install --quiet uv \
+			|| python3 -m pip install --quiet --break-system-packages uv; \
+		python3 -m uv --version; \
+	fi
+
+# Debian package per binary; installed only when the binary is missing.
+setup-system:
+	@missing=""; \
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+		missing="$$missing postgresql"; \
+	fi; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(APT_GET) update -q; \
+		$(APT_GET) install -y -q --no-install-recommends $$missing; \
+	else \
+		echo "postgresql, redis-server and wrk are installed"; \
+	fi
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy common_core/src
+
+test: setup lint
+	$(UV) run pytest
+
+run: setup
+	$(UV) run python -m huleedu_devstack run -- bash scripts/serve_local.sh
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .coverage .devstack build dist
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . -path ./.venv -prune -o -type d -name '*.egg-info' -prune -exec rm -rf {} +
