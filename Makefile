@@ -63,8 +63,11 @@ lint: setup
 test: setup lint
 	$(UV) run pytest
 
+# The venv's python directly: `uv run` would forward a terminal Ctrl-C a second time,
+# and a second SIGINT makes uvicorn skip its graceful shutdown.
 run: setup
-	$(UV) run python -m huleedu_devstack run -- bash scripts/serve_local.sh
+	PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv" \
+		python -m huleedu_devstack run -- bash scripts/serve_local.sh
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .coverage .devstack build dist
