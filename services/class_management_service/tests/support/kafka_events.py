@@ -16,6 +16,7 @@ class ConsumedEvent:
     topic: str
     partition: int
     offset: int
+    timestamp_ms: int
     key: bytes | None
     headers: dict[str, bytes]
     envelope: EventEnvelope[Any]
@@ -68,6 +69,7 @@ class EventCollector:
                         topic=partition.topic,
                         partition=partition.partition,
                         offset=record.offset,
+                        timestamp_ms=record.timestamp,
                         key=record.key,
                         headers={name: value for name, value in record.headers},
                         envelope=parse_event_message(record.value),
@@ -91,3 +93,22 @@ class EventCollector:
 
     def matching(self, predicate: Callable[[ConsumedEvent], bool]) -> list[ConsumedEvent]:
         return [event for event in self.events if predicate(event)]
+
+
+def assert_published_in_version_order(events: list[ConsumedEvent]) -> None:
+    """One aggregate's events were sent in version order.
+
+    Within a topic, one key's events share a partition and offsets give their order. Across
+    topics (created vs updated) offsets say nothing; the producer's timestamps, taken at
+    send time, must not go backwards when the events are sorted by version.
+    """
+    by_version = sorted(events, key=lambda e: e.envelope.data.version)
+    versions = [e.envelope.data.version for e in by_version]
+    assert versions == sorted(set(versions)), f"duplicate or missing versions: {versions}"
+    stamps = [e.timestamp_ms for e in by_version]
+    assert stamps == sorted(stamps), f"sent out of version order: {versions} at {stamps}"
+    for topic in {e.topic for e in events}:
+        in_topic = sorted((e for e in events if e.topic == topic), key=lambda e: e.offset)
+        assert len({e.partition for e in in_topic}) == 1, "one key must stay in one partition"
+        topic_versions = [e.envelope.data.version for e in in_topic]
+        assert topic_versions == sorted(topic_versions), f"{topic}: {topic_versions}"
