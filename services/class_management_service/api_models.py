@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -98,9 +98,15 @@ class ListClassesQuery(BaseModel):
     @field_validator("updated_since")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
-        return value
+        try:
+            # In UTC, as the database compares it; a year past 9999 there is out of range.
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
 
 
 class PageQuery(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from dishka import AsyncContainer
@@ -21,6 +20,7 @@ from services.class_management_service.implementations.redis_outbox_waker_impl i
 from services.class_management_service.protocols import OutboxWakerProtocol
 
 logger = logging.getLogger(__name__)
+SHUTDOWN_TASK_TIMEOUT_SECONDS = 2.0
 
 
 def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings) -> None:
@@ -49,9 +49,12 @@ def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings
     async def _shutdown() -> None:
         for task in background:
             task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if background:
+            # redis-py can swallow a cancellation that lands while it is still connecting;
+            # shutdown must not wait for such a task for ever.
+            _, stuck = await asyncio.wait(background, timeout=SHUTDOWN_TASK_TIMEOUT_SECONDS)
+            for task in stuck:
+                logger.warning("Background task %s did not stop in time", task.get_name())
         background.clear()
         relay = await container.get(OutboxRelay)
         await relay.stop()

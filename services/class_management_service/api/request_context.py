@@ -30,7 +30,16 @@ _JSON_TYPES = ("application/json", "application/problem+json")
 class ServiceRequest(Request):
     """A request whose unparsable JSON body is a MALFORMED_JSON problem, not a bare 400."""
 
-    def on_json_loading_failed(self, error: Exception) -> None:
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except UnicodeDecodeError as error:
+            # Quart decodes the body outside its own error handling: not UTF-8 is malformed too.
+            if silent:
+                return None
+            return self.on_json_loading_failed(error)
+
+    def on_json_loading_failed(self, error: Exception) -> Any:
         raise MalformedJsonError(f"The body is not valid JSON: {error}")
 
 
@@ -111,7 +120,7 @@ def register_request_hooks(app: Quart) -> None:
                 f"{USER_HEADER} must be at most {MAX_USER_ID_LENGTH} printable characters.",
             )
         g.user_id = user_id
-        if request.method in ("POST", "PUT", "PATCH") and _has_body():
+        if request.method in ("POST", "PUT", "PATCH") and await _has_body():
             if request.mimetype not in _JSON_TYPES:
                 return problem_response(
                     415,
@@ -146,6 +155,12 @@ def register_request_hooks(app: Quart) -> None:
         return response
 
 
-def _has_body() -> bool:
+async def _has_body() -> bool:
     length = request.content_length
-    return bool(length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if length is not None:
+        return length > 0
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        return True
+    # HTTP/2 and later may send a body without Content-Length: look at it (Quart caches it,
+    # and a body over MAX_CONTENT_LENGTH is refused here with 413).
+    return bool(await request.get_data())

@@ -51,7 +51,8 @@ def resolve_course_code(course_codes: Sequence[str]) -> CourseCode:
         return CourseCode(code)
     except ValueError:
         known = ", ".join(member.value for member in CourseCode)
-        raise CourseNotFoundError(f"Unknown course code {code!r}; known: {known}.") from None
+        shown = code if len(code) <= 32 else code[:32] + "..."
+        raise CourseNotFoundError(f"Unknown course code {shown!r}; known: {known}.") from None
 
 
 class ClassManagementServiceImpl:

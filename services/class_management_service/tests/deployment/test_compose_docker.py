@@ -1,7 +1,8 @@
 """Opt-in: the compose stack on a real Docker engine (``pytest -m docker``).
 
 Deselected by default (the root pytest options carry ``-m "not docker"``); asking for it
-with ``-m docker`` on a machine without a reachable engine fails, it never passes. It validates the merged compose files with ``docker compose config``, then (when
+with ``-m docker`` on a machine without a reachable engine fails, it never passes.
+It validates the merged compose files with ``docker compose config``, then (when
 the images can be pulled and built) brings the whole stack up under a separate project
 name, polls http://127.0.0.1:5002/healthz until it answers 200, and always tears the
 stack down again with ``down -v``.

@@ -98,3 +98,10 @@ def test_serve_entrypoint_serves_and_stops_on_sigterm(settings: Settings) -> Non
     assert "Application shutdown complete" in output
     assert '"route": "/healthz"' in output
     assert "Class Management Service stopped" in output
+
+
+async def test_shutdown_right_after_startup_does_not_hang(settings: Settings) -> None:
+    app = create_app(settings)
+    test_app = app.test_app()
+    await test_app.startup()
+    await asyncio.wait_for(test_app.shutdown(), timeout=10)
