@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from quart import Response, current_app, g, request
 
@@ -61,7 +61,7 @@ def idempotent(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[A
             )
         store: RedisIdempotencyStoreImpl = await g.dishka_container.get(RedisIdempotencyStoreImpl)
         user_id: str = g.user_id
-        fingerprint = _fingerprint(await request.get_data(as_text=False))
+        fingerprint = _fingerprint(cast(bytes, await request.get_data(as_text=False)))
         try:
             earlier = await store.claim(user_id, key, fingerprint)
         except IdempotencyUnavailableError as error:
@@ -100,7 +100,7 @@ def idempotent(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[A
                     for name in _REPLAYED_HEADERS
                     if name in response.headers
                 },
-                body=await response.get_data(as_text=True),
+                body=cast(str, await response.get_data(as_text=True)),  # type: ignore[misc]
             ),
         )
         return response

@@ -115,7 +115,12 @@ def _class_query() -> Select[Any]:
 
 def _student_query() -> Select[Any]:
     class_ids = (
-        select(func.coalesce(array_agg(membership.c.class_id), literal_column("'{}'::uuid[]")))
+        select(
+            func.coalesce(
+                array_agg(membership.c.class_id),  # type: ignore[no-untyped-call]
+                literal_column("'{}'::uuid[]"),
+            )
+        )
         .where(membership.c.student_id == Student.id)
         .scalar_subquery()
     )

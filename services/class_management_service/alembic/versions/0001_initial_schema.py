@@ -5,6 +5,7 @@ Revises:
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +20,7 @@ COURSE_CODES = ("ENG5", "ENG6", "ENG7", "SV1", "SV2", "SV3")
 LANGUAGES = ("en", "sv")
 
 
-def _timestamp(name: str, nullable: bool = False) -> sa.Column:
+def _timestamp(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=nullable)
 
 
