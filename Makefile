@@ -16,7 +16,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 help:
 	@echo "make setup  - install uv, postgresql, redis-server, wrk if missing; uv sync (idempotent)"
-	@echo "make lint   - ruff check, ruff format --check, mypy common_core/src"
+	@echo "make lint   - ruff check, ruff format --check, mypy (common_core, devstack, the service)"
 	@echo "make test   - setup, lint, then the whole pytest suite"
 	@echo "make run    - start the devstack and serve the service locally (scripts/serve_local.sh)"
 	@echo "make clean  - remove caches and build artefacts (keeps .venv)"
@@ -58,7 +58,7 @@ setup-system:
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy common_core/src
+	$(UV) run mypy common_core/src devstack/src services/class_management_service
 
 test: setup lint
 	$(UV) run pytest
@@ -73,3 +73,10 @@ clean:
 	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .coverage .devstack build dist
 	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 	find . -path ./.venv -prune -o -type d -name '*.egg-info' -prune -exec rm -rf {} +
+
+# Load test of the Class Management Service as production serves it (docs/performance.md):
+# starts its own local stack, serves the service, runs wrk, prints the table (~5 minutes).
+# Arguments through ARGS, e.g. `make bench ARGS=--quick`.
+.PHONY: bench
+bench: setup
+	$(UV) run python scripts/bench/run_bench.py $(ARGS)

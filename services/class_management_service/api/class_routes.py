@@ -36,6 +36,9 @@ from services.class_management_service.api_models import (
 from services.class_management_service.exceptions import ClassNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
+# Each route documents every problem status it can answer (400 bad input, 401 no
+# X-User-ID, 503 database down, ...): the OpenAPI document is the whole contract, and
+# tests/reliability/test_fuzz_openapi.py fails on any status it does not list.
 class_bp = Blueprint("classes", __name__, url_prefix="/v1/classes")
 Service = FromDishka[ClassManagementServiceProtocol]
 
@@ -51,6 +54,12 @@ def _class_response(
 @idempotent
 @document_headers(UserHeaders)
 @document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 409)
+@document_response(ProblemResponse, 413)
+@document_response(ProblemResponse, 415)
+@document_response(ProblemResponse, 422)
+@document_response(ProblemResponse, 503)
 @validate_request(CreateClassRequest)
 @validate_response(ClassResponse, 201)
 @inject
@@ -73,6 +82,8 @@ async def create_class(
 @class_bp.get("/")
 @document_headers(UserHeaders)
 @document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 503)
 @validate_querystring(ListClassesQuery)
 @validate_response(ClassListResponse, 200)
 @inject
@@ -92,7 +103,10 @@ async def list_classes(query_args: ListClassesQuery, service: Service) -> ClassL
 
 @class_bp.get("/<class_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
 @document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 503)
 @validate_response(ClassResponse, 200)
 @inject
 async def get_class(class_id: str, service: Service) -> tuple[ClassResponse, int, dict[str, str]]:
@@ -104,7 +118,13 @@ async def get_class(class_id: str, service: Service) -> tuple[ClassResponse, int
 
 @class_bp.put("/<class_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 404)
 @document_response(ProblemResponse, 412)
+@document_response(ProblemResponse, 413)
+@document_response(ProblemResponse, 415)
+@document_response(ProblemResponse, 503)
 @validate_request(UpdateClassRequest)
 @validate_response(ClassResponse, 200)
 @inject
@@ -128,7 +148,11 @@ async def update_class(
 
 @class_bp.delete("/<class_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
 @document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 412)
+@document_response(ProblemResponse, 503)
 @inject
 async def delete_class(class_id: str, service: Service) -> Response:
     context = current_context()
@@ -143,7 +167,10 @@ async def delete_class(class_id: str, service: Service) -> Response:
 
 @class_bp.get("/<class_id>/roster")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
 @document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 503)
 @validate_querystring(PageQuery)
 @validate_response(RosterResponse, 200)
 @inject

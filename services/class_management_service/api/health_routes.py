@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service import metrics
 from services.class_management_service.api_models import DependencyHealth, HealthResponse
+from services.class_management_service.config import Settings
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     KafkaEventPublisherImpl,
 )
@@ -57,22 +58,34 @@ async def healthz(
     redis: FromDishka[Redis],
     publisher: FromDishka[KafkaEventPublisherImpl],
     relay: FromDishka[OutboxRelay],
+    settings: FromDishka[Settings],
 ) -> tuple[HealthResponse, int]:
-    """200 when PostgreSQL, Redis, Kafka and the relay are healthy; 503 naming what is not."""
-    results = dict(
-        await asyncio.gather(
-            _check("postgres", _ping_postgres(engine)),
-            _check("redis", redis.ping()),
-            _check("kafka", publisher.check()),
-            _check("relay", _relay_state(relay)),
+    """200 when every dependency this replica needs is healthy (Redis may be degraded);
+    503 naming what is not."""
+    checks = [_check("postgres", _ping_postgres(engine)), _check("redis", redis.ping())]
+    if settings.RELAY_ENABLED:
+        checks += [_check("kafka", publisher.check()), _check("relay", _relay_state(relay))]
+    results = dict(await asyncio.gather(*checks))
+    if not settings.RELAY_ENABLED:
+        # This replica never starts the producer or the relay: checking them would make an
+        # API-only replica unhealthy for ever.
+        results["kafka"] = results["relay"] = DependencyHealth(
+            status="disabled", detail="RELAY_ENABLED=false: this replica does not publish"
         )
-    )
     if results["redis"].status != "ok":
         # Redis only speeds the relay up; the service keeps working without it.
         results["redis"] = DependencyHealth(status="degraded", detail=results["redis"].detail)
-    failing = [name for name, health in results.items() if health.status != "ok"]
+    # "degraded" and "disabled" do not fail the check: requests are served without them.
+    # A 503 for a Redis outage would make the image's HEALTHCHECK (and any readiness probe)
+    # take every replica out of service for a dependency that no request needs.
+    failing = [
+        name
+        for name, health in results.items()
+        if health.status not in ("ok", "degraded", "disabled")
+    ]
     if not failing:
-        return HealthResponse(status="ok", dependencies=results), 200
+        degraded = any(health.status == "degraded" for health in results.values())
+        return HealthResponse(status="degraded" if degraded else "ok", dependencies=results), 200
     status = "unhealthy" if "postgres" in failing else "degraded"
     return HealthResponse(status=status, dependencies=results), 503
 

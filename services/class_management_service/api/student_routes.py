@@ -36,6 +36,9 @@ from services.class_management_service.domain import StudentChanges
 from services.class_management_service.exceptions import StudentNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
+# Each route documents every problem status it can answer (400 bad input, 401 no
+# X-User-ID, 503 database down, ...): the OpenAPI document is the whole contract, and
+# tests/reliability/test_fuzz_openapi.py fails on any status it does not list.
 student_bp = Blueprint("students", __name__, url_prefix="/v1/classes/students")
 Service = FromDishka[ClassManagementServiceProtocol]
 
@@ -50,7 +53,14 @@ def _student_response(
 @student_bp.post("/")
 @idempotent
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 404)
 @document_response(ProblemResponse, 409)
+@document_response(ProblemResponse, 413)
+@document_response(ProblemResponse, 415)
+@document_response(ProblemResponse, 422)
+@document_response(ProblemResponse, 503)
 @validate_request(CreateStudentRequest)
 @validate_response(StudentResponse, 201)
 @inject
@@ -74,6 +84,9 @@ async def create_student(
 @student_bp.get("/")
 @document_headers(UserHeaders)
 @document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 503)
 @validate_querystring(ListStudentsQuery)
 @validate_response(StudentListResponse, 200)
 @inject
@@ -92,7 +105,10 @@ async def list_students(query_args: ListStudentsQuery, service: Service) -> Stud
 
 @student_bp.get("/<student_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
 @document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 503)
 @validate_response(StudentResponse, 200)
 @inject
 async def get_student(
@@ -106,7 +122,14 @@ async def get_student(
 
 @student_bp.put("/<student_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 409)
 @document_response(ProblemResponse, 412)
+@document_response(ProblemResponse, 413)
+@document_response(ProblemResponse, 415)
+@document_response(ProblemResponse, 503)
 @validate_request(UpdateStudentRequest)
 @validate_response(StudentResponse, 200)
 @inject
@@ -137,7 +160,11 @@ async def update_student(
 
 @student_bp.delete("/<student_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
 @document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 412)
+@document_response(ProblemResponse, 503)
 @inject
 async def delete_student(student_id: str, service: Service) -> Response:
     context = current_context()
@@ -152,7 +179,13 @@ async def delete_student(student_id: str, service: Service) -> Response:
 
 @student_bp.put("/<student_id>/essays/<essay_id>")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
+@document_response(ProblemResponse, 404)
 @document_response(ProblemResponse, 409)
+@document_response(ProblemResponse, 413)
+@document_response(ProblemResponse, 415)
+@document_response(ProblemResponse, 503)
 @validate_response(EssayLinkResponse, 200)
 @validate_response(EssayLinkResponse, 201)
 @inject
@@ -169,7 +202,10 @@ async def associate_essay(
 
 @student_bp.get("/<student_id>/essays")
 @document_headers(UserHeaders)
+@document_response(ProblemResponse, 400)
+@document_response(ProblemResponse, 401)
 @document_response(ProblemResponse, 404)
+@document_response(ProblemResponse, 503)
 @validate_response(EssayListResponse, 200)
 @inject
 async def list_essays(student_id: str, service: Service) -> EssayListResponse:

@@ -5,6 +5,10 @@ skips any row whose aggregate still has an earlier unpublished row held elsewher
 aggregate's events keep their order), sends the batch, and marks rows published only after
 the broker acknowledged them, in the same transaction that locked them. A crash before that
 commit leaves the rows pending: they are sent again with the same event_id.
+
+Within a batch, an aggregate's next event is sent only after the broker acknowledged its
+previous one (see ``_publish_in_order``): its events live on different topics, which the
+broker does not order among each other.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from aiokafka.errors import KafkaError
 from sqlalchemy import text
@@ -74,6 +80,14 @@ PENDING_STATS = text(
 
 class BrokerUnavailableError(Exception):
     """The broker did not take a batch; the rows stay pending."""
+
+
+class _NotSent:
+    """Marks a row held back in this pass because an earlier event of its aggregate failed."""
+
+
+NOT_SENT: Final = _NotSent()
+PublishResult = BaseException | None | _NotSent
 
 
 class OutboxRelay:
@@ -155,7 +169,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             messages = [_message(row) for row in rows]
-            results = await self._publisher.publish(messages)
+            results = await self._publish_in_order(messages)
             await self._after_publish(messages)
             broker_errors = await self._record(connection, rows, results)
         if broker_errors:
@@ -164,16 +178,50 @@ class OutboxRelay:
             )
         return len(rows)
 
+    async def _publish_in_order(self, messages: list[OutboxMessage]) -> list[PublishResult]:
+        """Publish a batch so that no event of an aggregate overtakes an earlier one.
+
+        A class's ``created`` and ``updated`` go to different topics, and a broker can take
+        part of a batch (one topic's partition without a leader, one request timing out).
+        Sent all at once, ``updated`` could then be acknowledged while ``created`` failed and
+        went out in a later pass: consumers would see a class updated before it exists.
+        So the batch goes out in waves: wave n holds each aggregate's n-th event in the batch,
+        and an aggregate whose event failed sends nothing more in this pass (its later rows
+        stay pending, untouched). Most batches hold one event per aggregate: one wave.
+        """
+        results: list[PublishResult] = [NOT_SENT] * len(messages)
+        waves: list[list[int]] = []
+        seen: Counter[bytes] = Counter()
+        for index, message in enumerate(messages):
+            depth = seen[message.key]
+            seen[message.key] += 1
+            if depth == len(waves):
+                waves.append([])
+            waves[depth].append(index)
+        failed: set[bytes] = set()
+        for wave in waves:
+            sending = [index for index in wave if messages[index].key not in failed]
+            if not sending:
+                break  # every later wave belongs to aggregates that already failed
+            outcomes = await self._publisher.publish([messages[index] for index in sending])
+            for index, outcome in zip(sending, outcomes, strict=True):
+                results[index] = outcome
+                if outcome is not None:
+                    failed.add(messages[index].key)
+        return results
+
     async def _after_publish(self, messages: list[OutboxMessage]) -> None:
         """Hook between the broker's acknowledgement and the commit (used by crash tests)."""
 
     async def _record(
-        self, connection: AsyncConnection, rows: list[Any], results: list[BaseException | None]
+        self, connection: AsyncConnection, rows: Sequence[Any], results: Sequence[PublishResult]
     ) -> list[BaseException]:
         published: list[int] = []
         broker_errors: list[BaseException] = []
         now = datetime.now(UTC)
         for row, error in zip(rows, results, strict=True):
+            if isinstance(error, _NotSent):
+                continue  # held back behind its aggregate's failed event: stays pending
             if error is None:
                 published.append(row.id)
                 metrics.EVENT_DELIVERY_LAG.observe(max((now - row.created_at).total_seconds(), 0))

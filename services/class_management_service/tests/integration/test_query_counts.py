@@ -1,0 +1,145 @@
+"""Flat cost: the SQL statements a read request issues do not grow with the data.
+
+Every statement the app's own engine sends is counted (a ``before_cursor_execute``
+listener on the engine the Dishka container hands out), once for a small data set and
+once for one ten times larger. An N+1 query (one statement per class or per student)
+makes the two counts differ.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.config import Settings
+
+SMALL, LARGE = 3, 30
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # No relay: its polling would add statements that no request issued.
+    return settings.model_copy(update={"RELAY_ENABLED": False})
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.fixture
+async def counter(app: Quart) -> AsyncIterator[StatementCounter]:
+    container = app.extensions["QUART_DISHKA"].container
+    engine = await container.get(AsyncEngine)
+    counting = StatementCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counting)
+    yield counting
+    event.remove(engine.sync_engine, "before_cursor_execute", counting)
+
+
+def _headers(user_id: str) -> dict[str, str]:
+    return {"X-User-ID": user_id, "X-Correlation-ID": str(uuid.uuid4())}
+
+
+async def _create_class(client: Client, user_id: str, name: str) -> str:
+    response = await client.post(
+        "/v1/classes", json={"name": name, "course_codes": ["ENG5"]}, headers=_headers(user_id)
+    )
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    return str((await response.get_json())["id"])
+
+
+async def _create_student(client: Client, user_id: str, number: int, class_ids: list[str]) -> str:
+    response = await client.post(
+        "/v1/classes/students",
+        json={
+            "person_name": {"first_name": f"First{number}", "last_name": f"Last{number}"},
+            "email": f"student{number}@example.com",
+            "class_ids": class_ids,
+        },
+        headers=_headers(user_id),
+    )
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    return str((await response.get_json())["id"])
+
+
+async def _seed_user(client: Client, size: int) -> tuple[str, list[str]]:
+    """A teacher with ``size`` classes and ``size`` students, each student in every class
+    of a three-class group and the first class holding all of them."""
+    user_id = f"teacher-{uuid.uuid4().hex[:8]}"
+    class_ids = [await _create_class(client, user_id, f"Class {n}") for n in range(size)]
+    for number in range(size):
+        group = {class_ids[0], *class_ids[number % size : number % size + 3]}
+        await _create_student(client, user_id, number, sorted(group))
+    return user_id, class_ids
+
+
+async def _count(
+    client: Client, counter: StatementCounter, user_id: str, path: str
+) -> tuple[int, Any]:
+    before = len(counter.statements)
+    response = await client.get(path, headers=_headers(user_id))
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return len(counter.statements) - before, await response.get_json()
+
+
+async def test_read_requests_issue_the_same_statements_for_3_and_30_rows(
+    client: Client, counter: StatementCounter
+) -> None:
+    small_user, small_classes = await _seed_user(client, SMALL)
+    large_user, large_classes = await _seed_user(client, LARGE)
+
+    cases: dict[str, Callable[[list[str]], str]] = {
+        "class list": lambda classes: "/v1/classes?limit=100",
+        "class list, first page": lambda classes: "/v1/classes?limit=20",
+        "one class": lambda classes: f"/v1/classes/{classes[0]}",
+        "roster": lambda classes: f"/v1/classes/{classes[0]}/roster?limit=100",
+        "student list": lambda classes: "/v1/classes/students?limit=100",
+        "student list of a class": lambda classes: (
+            f"/v1/classes/students?class_id={classes[0]}&limit=100"
+        ),
+    }
+    counts: dict[str, tuple[int, int]] = {}
+    for name, path in cases.items():
+        small, small_body = await _count(client, counter, small_user, path(small_classes))
+        large, large_body = await _count(client, counter, large_user, path(large_classes))
+        counts[name] = (small, large)
+        assert small > 0, f"{name}: no statement counted; is the listener on the app's engine?"
+        if "pagination" in small_body:
+            # The large data set really is larger on the page (or fills it).
+            assert large_body["pagination"]["returned"] > small_body["pagination"]["returned"]
+
+    grown = {name: pair for name, pair in counts.items() if pair[0] != pair[1]}
+    assert not grown, (
+        f"statements per request grow with the data ({SMALL} vs {LARGE} rows): {grown}"
+    )
+
+
+async def test_roster_of_30_students_in_many_classes_is_a_fixed_number_of_statements(
+    client: Client, counter: StatementCounter
+) -> None:
+    """Students who are in many classes each (class_ids are aggregated in SQL)."""
+    user_id = f"teacher-{uuid.uuid4().hex[:8]}"
+    class_ids = [await _create_class(client, user_id, f"Class {n}") for n in range(5)]
+    roster_class = class_ids[0]
+    counts = []
+    for number in range(LARGE):
+        await _create_student(client, user_id, number, class_ids)
+        if number + 1 in (1, SMALL, LARGE):
+            roster, body = await _count(
+                client, counter, user_id, f"/v1/classes/{roster_class}/roster?limit=100"
+            )
+            students, _ = await _count(client, counter, user_id, "/v1/classes/students?limit=100")
+            assert len(body["students"]) == number + 1
+            counts.append((roster, students))
+    assert len(set(counts)) == 1, f"statements at 1, {SMALL} and {LARGE} students: {counts}"

@@ -1,0 +1,204 @@
+"""Fuzzing every operation of the OpenAPI document with schemathesis, against the served app.
+
+Each operation gets schema-valid requests (positive), schema-invalid ones (negative), and
+positive ones aimed at resources that really exist (so that reads, updates, deletes and
+essay links get past the 404). For every response:
+
+* no 5xx (``not_a_server_error``);
+* its status is documented for the operation (``status_code_conformance``);
+* its body conforms to the schema documented for that status (``response_schema_conformance``
+  for JSON bodies; problem bodies are checked here against the documented ProblemResponse,
+  because schemathesis only validates bodies whose media type is documented, and problems
+  are ``application/problem+json`` while the document says ``application/json``: see
+  test_openapi_contract.py);
+* a schema-invalid request is rejected with a 4xx (``negative_data_rejection``).
+
+The precision of the request schemas (schemathesis' ``positive_data_acceptance``) and the
+problem media type are known documentation gaps with their own tests in
+test_openapi_contract.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import httpx
+import jsonschema_rs
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+from schemathesis import Case, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from services.class_management_service.tests.reliability.checks import PROBLEM_CONTENT_TYPE
+from services.class_management_service.tests.reliability.conftest import ServedCms
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+# The same examples on every run (a stable CI); CMS_FUZZ_EXPLORE=1 draws new ones each run.
+EXPLORE = os.environ.get("CMS_FUZZ_EXPLORE") == "1"
+EXAMPLES_PER_OPERATION = int(os.environ.get("CMS_FUZZ_EXAMPLES", "40"))
+MIN_REQUESTS = 13 * EXAMPLES_PER_OPERATION  # 13 operations, some under two paths
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return value is not None
+
+
+def documented_status_except_delete_204(ctx: Any, response: Any, case: Case) -> bool | None:
+    """status_code_conformance, except for the 204 of a DELETE.
+
+    quart-schema cannot document a response without a body, so the document does not list
+    the 204 every successful DELETE returns (test_openapi_contract.py, xfail). Every other
+    status of every operation must be documented.
+    """
+    if case.method.upper() == "DELETE" and response.status_code == 204:
+        return None
+    return status_code_conformance(ctx, response, case)
+
+
+def _seed(base_url: str, owner: str) -> dict[str, list[str]]:
+    """Classes and students of ``owner`` for the fuzzer to aim at."""
+    headers = {"X-User-ID": owner}
+    ids: dict[str, list[str]] = {"class_id": [], "student_id": []}
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        for index in range(10):
+            response = client.post(
+                "/v1/classes",
+                json={"name": f"fuzz {index}", "course_codes": ["ENG5"]},
+                headers=headers,
+            )
+            assert response.status_code == 201, response.text
+            ids["class_id"].append(response.json()["id"])
+        for index in range(10):
+            response = client.post(
+                "/v1/classes/students",
+                json={
+                    "person_name": {"first_name": "F", "last_name": f"Z{index}"},
+                    "class_ids": ids["class_id"][:2],
+                },
+                headers=headers,
+            )
+            assert response.status_code == 201, response.text
+            ids["student_id"].append(response.json()["id"])
+    return ids
+
+
+class ProblemBodies:
+    """Validates a problem body against the schema the document gives for its status."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._document = document
+        self._validators: dict[tuple[str, str, int], Any] = {}
+
+    def validator(self, path: str, method: str, status: int) -> Any:
+        key = (path, method.lower(), status)
+        if key not in self._validators:
+            documented = self._document["paths"][path][method.lower()]["responses"][str(status)]
+            schema = documented["content"]["application/json"]["schema"]
+            self._validators[key] = jsonschema_rs.validator_for(
+                {**schema, "components": self._document["components"]}
+            )
+        return self._validators[key]
+
+    def check(self, case: Case, response: Any) -> None:
+        if response.status_code < 400:
+            return
+        where = f"{case.method} {case.formatted_path} -> {response.status_code}"
+        content_type = response.headers.get("content-type", [""])[0]
+        assert content_type.startswith(PROBLEM_CONTENT_TYPE), f"{where}: {content_type}"
+        body = json.loads(response.content)
+        validator = self.validator(case.operation.path, case.method, response.status_code)
+        errors = [error.message for error in validator.iter_errors(body)]
+        assert not errors, f"{where}: the problem does not match its documented schema: {errors}"
+        assert body["status"] == response.status_code, f"{where}: {body}"
+
+
+def test_every_operation_survives_fuzzing(served_cms: ServedCms) -> None:
+    owner = f"fuzzer-{uuid.uuid4().hex[:8]}"
+    existing = _seed(served_cms.base_url, owner)
+    schema = schemathesis.openapi.from_url(served_cms.base_url + "/openapi.json", timeout=10)
+    schema.config.update(base_url=served_cms.base_url)
+    document = httpx.get(served_cms.base_url + "/openapi.json", timeout=10).json()
+    problems = ProblemBodies(document)
+
+    sent = 0
+    statuses: dict[int, int] = {}
+    failures: dict[str, str] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 13, [op.label for op in operations]
+    for operation in operations:
+        names = {parameter.name for parameter in operation.path_parameters}
+        strategies = [
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        ]
+        aimed = {name: st.sampled_from(existing[name]) for name in names if name in existing}
+        if aimed:
+            strategies.append(
+                st.fixed_dictionaries(aimed).flatmap(
+                    lambda path, operation=operation: operation.as_strategy(
+                        GenerationMode.POSITIVE, path_parameters=path
+                    )
+                )
+            )
+
+        @given(case=st.one_of(strategies))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=not EXPLORE,
+            phases=(Phase.explicit, Phase.generate),
+            suppress_health_check=list(HealthCheck),
+        )
+        def fuzz(case: Case) -> None:
+            nonlocal sent
+            # Known gap: a number is taken as a Unix time (test_openapi_contract.py, xfail).
+            assume(not _is_number((case.query or {}).get("updated_since")))
+            # The gateway always sets X-User-ID: the fuzzer acts as the owner of the seeded
+            # data. Set on the case itself, so that schemathesis re-judges whether the case is
+            # still schema-invalid (and negative_data_rejection stays accurate).
+            headers = {**(case.headers or {}), "X-User-ID": owner}
+            if headers.get("X-Correlation-ID") == "":
+                # Known gap: the service treats an empty X-Correlation-ID as absent while the
+                # document calls it invalid (test_openapi_contract.py, xfail). Send it absent.
+                del headers["X-Correlation-ID"]
+            case.headers = headers
+            response = case.call(timeout=10)
+            sent += 1
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            case.validate_response(
+                response,
+                checks=[
+                    not_a_server_error,
+                    documented_status_except_delete_204,
+                    response_schema_conformance,
+                    response_headers_conformance,
+                    negative_data_rejection,
+                ],
+            )
+            problems.check(case, response)
+
+        try:
+            fuzz()
+        except (Exception, BaseExceptionGroup) as error:  # report every operation's failure
+            failures[operation.label] = str(error)[:3000]
+
+    assert not failures, "\n\n".join(f"== {label}\n{text}" for label, text in failures.items())
+    assert sent >= MIN_REQUESTS, sent
+    print(f"{sent} requests over {len(operations)} operations; statuses {sorted(statuses.items())}")

@@ -1,0 +1,401 @@
+"""User B against everything of user A's, route by route, over real HTTP.
+
+Every route of the API appears in the table (the last test checks that against the
+OpenAPI document). B can neither read, list, change, delete nor enrol into anything of
+A's: each attempt is a 404 that does not reveal whether A's resource exists (no 412 that
+would confirm it and leak its version), and after each attempt A's data is exactly as it
+was, both as A sees it over the API and row by row in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.tests.reliability.checks import (
+    check_problem,
+    create_class,
+    create_student,
+    user,
+)
+from services.class_management_service.tests.reliability.conftest import ServedCms
+
+pytestmark = pytest.mark.timeout(120)
+
+A = f"teacher-a-{uuid.uuid4().hex[:8]}"
+B = f"teacher-b-{uuid.uuid4().hex[:8]}"
+CLASSES = "/v1/classes"
+STUDENTS = "/v1/classes/students"
+
+
+@dataclass(frozen=True)
+class World:
+    a_class: str
+    a_other_class: str
+    a_student: str
+    a_essay: str
+    a_email: str
+    a_key: str
+    b_class: str
+    b_student: str
+
+    def ids_of_a(self) -> set[str]:
+        return {self.a_class, self.a_other_class, self.a_student, self.a_essay}
+
+
+@dataclass(frozen=True)
+class Attack:
+    id: str
+    method: str
+    path: str  # {a_class} etc. are filled from World; {new} is a fresh UUID
+    status: int = 404
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    as_user: str = B
+    # For 2xx responses (lists): nothing of A's may appear in them.
+    lists: bool = False
+
+
+def _attacks() -> list[Attack]:
+    rename = {"name": "pwned"}
+    person = {"person_name": {"first_name": "P", "last_name": "Wned"}}
+    return [
+        # classes
+        Attack("read class", "GET", CLASSES + "/{a_class}"),
+        Attack("rename class", "PUT", CLASSES + "/{a_class}", body=rename),
+        Attack(
+            "rename class, right If-Match",
+            "PUT",
+            CLASSES + "/{a_class}",
+            body=rename,
+            headers={"If-Match": '"1"'},
+        ),
+        Attack(
+            "rename class, wrong If-Match",
+            "PUT",
+            CLASSES + "/{a_class}",
+            body=rename,
+            headers={"If-Match": '"7"'},
+        ),
+        Attack("change course", "PUT", CLASSES + "/{a_class}", body={"course_codes": ["SV1"]}),
+        Attack("empty update of class", "PUT", CLASSES + "/{a_class}", body={}),
+        Attack("delete class", "DELETE", CLASSES + "/{a_class}"),
+        Attack(
+            "delete class, right If-Match",
+            "DELETE",
+            CLASSES + "/{a_class}",
+            headers={"If-Match": '"1"'},
+        ),
+        Attack(
+            "delete class, wrong If-Match",
+            "DELETE",
+            CLASSES + "/{a_class}",
+            headers={"If-Match": '"7"'},
+        ),
+        Attack("read roster", "GET", CLASSES + "/{a_class}/roster"),
+        Attack("read roster page 2", "GET", CLASSES + "/{a_class}/roster?limit=1&offset=1"),
+        Attack("list classes", "GET", CLASSES, status=200, lists=True),
+        Attack(
+            "list classes by course", "GET", CLASSES + "?course_code=ENG5", status=200, lists=True
+        ),
+        Attack(
+            "list classes changed since",
+            "GET",
+            CLASSES + "?updated_since=2000-01-01T00:00:00Z",
+            status=200,
+            lists=True,
+        ),
+        # students
+        Attack("list students of A's class", "GET", STUDENTS + "?class_id={a_class}"),
+        Attack("list students", "GET", STUDENTS, status=200, lists=True),
+        Attack(
+            "list students of own class",
+            "GET",
+            STUDENTS + "?class_id={b_class}",
+            status=200,
+            lists=True,
+        ),
+        Attack("read student", "GET", STUDENTS + "/{a_student}"),
+        Attack("rename student", "PUT", STUDENTS + "/{a_student}", body=person),
+        Attack(
+            "rename student, right If-Match",
+            "PUT",
+            STUDENTS + "/{a_student}",
+            body=person,
+            headers={"If-Match": '"1"'},
+        ),
+        Attack(
+            "change student email",
+            "PUT",
+            STUDENTS + "/{a_student}",
+            body={"email": "b@evil.example.org"},
+        ),
+        Attack(
+            "move A's student out of A's class",
+            "PUT",
+            STUDENTS + "/{a_student}",
+            body={"remove_class_ids": ["{a_class}"]},
+        ),
+        Attack(
+            "move A's student into B's class",
+            "PUT",
+            STUDENTS + "/{a_student}",
+            body={"add_class_ids": ["{b_class}"]},
+        ),
+        Attack("delete student", "DELETE", STUDENTS + "/{a_student}"),
+        Attack(
+            "delete student, right If-Match",
+            "DELETE",
+            STUDENTS + "/{a_student}",
+            headers={"If-Match": '"1"'},
+        ),
+        # enrolment through class_ids, add_class_ids, remove_class_ids
+        Attack(
+            "create student in A's class",
+            "POST",
+            STUDENTS,
+            body={**person, "class_ids": ["{a_class}"]},
+        ),
+        Attack(
+            "create student in own and A's class",
+            "POST",
+            STUDENTS,
+            body={**person, "class_ids": ["{b_class}", "{a_class}"]},
+        ),
+        Attack(
+            "enrol own student into A's class",
+            "PUT",
+            STUDENTS + "/{b_student}",
+            body={"add_class_ids": ["{a_class}"]},
+        ),
+        Attack(
+            "unenrol own student from A's class",
+            "PUT",
+            STUDENTS + "/{b_student}",
+            body={"remove_class_ids": ["{a_class}"]},
+        ),
+        Attack(
+            "move own student from A's class to own",
+            "PUT",
+            STUDENTS + "/{b_student}",
+            body={"add_class_ids": ["{b_class}"], "remove_class_ids": ["{a_class}"]},
+        ),
+        Attack(
+            "enrol own student and rename",
+            "PUT",
+            STUDENTS + "/{b_student}",
+            body={**person, "add_class_ids": ["{a_other_class}"]},
+        ),
+        # essays
+        Attack("list A's student's essays", "GET", STUDENTS + "/{a_student}/essays"),
+        Attack("link new essay to A's student", "PUT", STUDENTS + "/{a_student}/essays/{new}"),
+        Attack("link A's essay to A's student", "PUT", STUDENTS + "/{a_student}/essays/{a_essay}"),
+        # The essay id is global: linking A's essay to B's own student is a conflict. It says
+        # that the essay is taken (nothing else): B cannot learn whose it is or move it.
+        Attack(
+            "link A's essay to own student",
+            "PUT",
+            STUDENTS + "/{b_student}/essays/{a_essay}",
+            status=409,
+        ),
+        # creating: A's Idempotency-Key is B's own key for B (a new class, not A's replayed)
+        Attack(
+            "create class with A's Idempotency-Key",
+            "POST",
+            CLASSES,
+            status=201,
+            body={"name": "A's keyed", "course_codes": ["ENG5"]},
+            headers={"Idempotency-Key": "{a_key}"},
+            lists=True,
+        ),
+        # identity spelling: another case is another user; so is SQL in the header
+        Attack("A's id in upper case", "GET", CLASSES + "/{a_class}", as_user=A.upper()),
+        Attack("SQL in X-User-ID", "GET", CLASSES + "/{a_class}", as_user="' OR '1'='1"),
+        Attack(
+            "SQL in X-User-ID lists", "GET", CLASSES, status=200, as_user="' OR '1'='1", lists=True
+        ),
+        Attack("LIKE wildcard X-User-ID", "GET", STUDENTS, status=200, as_user="%", lists=True),
+        Attack("A's id as a prefix", "GET", CLASSES + "/{a_class}", as_user=A[:-1]),
+    ]
+
+
+ATTACKS = _attacks()
+
+
+def _fill(value: Any, world: World) -> Any:
+    if isinstance(value, str):
+        return value.format(**world.__dict__, new=uuid.uuid4())
+    if isinstance(value, list):
+        return [_fill(item, world) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, world) for key, item in value.items()}
+    return value
+
+
+@pytest.fixture(scope="module")
+async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=15) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def world(client: httpx.AsyncClient) -> World:
+    a_class = await create_class(client, A, name="A's 9A")
+    a_other = await create_class(client, A, name="A's 9B", course="SV1")
+    a_email = f"ada-{uuid.uuid4().hex[:6]}@example.org"
+    a_student = await create_student(client, A, email=a_email, class_ids=[a_class["id"]])
+    await create_student(client, A, first="Bo", last="Second", class_ids=[a_class["id"]])
+    a_essay = str(uuid.uuid4())
+    linked = await client.put(f"{STUDENTS}/{a_student['id']}/essays/{a_essay}", headers=user(A))
+    assert linked.status_code == 201, linked.text
+    a_key = f"a-key-{uuid.uuid4().hex[:6]}"
+    keyed = await client.post(
+        CLASSES,
+        json={"name": "A's keyed", "course_codes": ["ENG5"]},
+        headers=user(A, **{"Idempotency-Key": a_key}),
+    )
+    assert keyed.status_code == 201, keyed.text
+    b_class = await create_class(client, B, name="B's 9A")
+    b_student = await create_student(client, B, first="Eve", class_ids=[b_class["id"]])
+    return World(
+        a_class["id"],
+        a_other["id"],
+        a_student["id"],
+        a_essay,
+        a_email,
+        a_key,
+        b_class["id"],
+        b_student["id"],
+    )
+
+
+async def a_as_seen_over_the_api(client: httpx.AsyncClient, world: World) -> list[Any]:
+    """Everything A can read."""
+    paths = [
+        CLASSES + "?limit=100",
+        STUDENTS + "?limit=100",
+        f"{CLASSES}/{world.a_class}",
+        f"{CLASSES}/{world.a_other_class}",
+        f"{CLASSES}/{world.a_class}/roster",
+        f"{STUDENTS}/{world.a_student}",
+        f"{STUDENTS}/{world.a_student}/essays",
+    ]
+    seen = []
+    for path in paths:
+        response = await client.get(path, headers=user(A))
+        assert response.status_code == 200, (path, response.text)
+        seen.append(response.json())
+    return seen
+
+
+A_ROWS = """
+SELECT md5(coalesce((SELECT string_agg(c::text, '|' ORDER BY c.id) FROM classes c
+                     WHERE c.created_by_user_id = :a), '')
+        || coalesce((SELECT string_agg(s::text, '|' ORDER BY s.id) FROM students s
+                     WHERE s.created_by_user_id = :a), '')
+        || coalesce((SELECT string_agg(m::text, '|' ORDER BY m.class_id, m.student_id)
+                     FROM class_student_association m JOIN classes c ON c.id = m.class_id
+                     WHERE c.created_by_user_id = :a), '')
+        || coalesce((SELECT string_agg(e::text, '|' ORDER BY e.id)
+                     FROM essay_student_associations e JOIN students s ON s.id = e.student_id
+                     WHERE s.created_by_user_id = :a), '')
+        || coalesce((SELECT string_agg(o.event_id::text, '|' ORDER BY o.id) FROM event_outbox o
+                     WHERE o.payload::text LIKE '%' || :a || '%'), ''))
+"""
+
+
+async def a_rows(engine: AsyncEngine) -> str:
+    async with engine.connect() as connection:
+        return str(await connection.scalar(text(A_ROWS), {"a": A}))
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[attack.id for attack in ATTACKS])
+async def test_user_b_cannot_touch_anything_of_user_a(
+    attack: Attack, world: World, client: httpx.AsyncClient, served_engine: Any
+) -> None:
+    seen_before = await a_as_seen_over_the_api(client, world)
+    rows_before = await a_rows(served_engine)
+
+    response = await client.request(
+        attack.method,
+        _fill(attack.path, world),
+        json=_fill(attack.body, world),
+        headers={**user(attack.as_user), **_fill(attack.headers, world)},
+    )
+
+    if attack.status >= 400:
+        body = check_problem(response, attack.status)
+        # The problem names nothing of A's beyond what B sent.
+        sent = _fill(attack.path, world) + json.dumps(_fill(attack.body, world))
+        for own_id in world.ids_of_a() | {world.a_email, A}:
+            assert own_id not in body["detail"] or own_id in sent, body
+    else:
+        assert response.status_code == attack.status, response.text
+    if attack.lists:  # a 2xx body: nothing of A's in it
+        assert "Idempotent-Replayed" not in response.headers
+        assert not (world.ids_of_a() & set(re.findall(r"[0-9a-f-]{36}", response.text)))
+        assert A not in response.text and world.a_email not in response.text
+
+    assert await a_as_seen_over_the_api(client, world) == seen_before
+    assert await a_rows(served_engine) == rows_before
+
+
+async def test_b_may_use_an_email_of_a_s_students_without_learning_of_it(
+    world: World, client: httpx.AsyncClient, served_engine: Any
+) -> None:
+    """Emails are unique per teacher: no "already exists" oracle for another teacher's."""
+    seen_before = await a_as_seen_over_the_api(client, world)
+    rows_before = await a_rows(served_engine)
+    await create_student(client, B, first="Same", last="Mail", email=world.a_email)
+    assert await a_as_seen_over_the_api(client, world) == seen_before
+    assert await a_rows(served_engine) == rows_before
+
+
+def test_the_table_covers_every_route(served_cms: ServedCms) -> None:
+    document = httpx.get(served_cms.base_url + "/openapi.json", timeout=10).json()
+    routes = {
+        (method.upper(), re.sub(r"/$", "", path) or "/")
+        for path, item in document["paths"].items()
+        if path.startswith("/v1/")
+        for method in item
+    }
+    attacked = {
+        (
+            attack.method,
+            re.sub(r"\{[a-z_]+\}", "{}", attack.path.split("?")[0]),
+        )
+        for attack in ATTACKS
+    }
+    routes = {(method, re.sub(r"\{[a-z_]+\}", "{}", path)) for method, path in routes}
+    assert routes <= attacked, routes - attacked
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="redis_idempotency_store_impl.py _key(): f'{prefix}{user_id}:{key}' lets user 'x' "
+    "with key 'y:k' hit the record of user 'x:y' with key 'k' and get that user's response "
+    "replayed (fix: an unambiguous key, e.g. a hash of the length-prefixed user id and key)",
+)
+async def test_idempotency_keys_cannot_collide_across_users(
+    client: httpx.AsyncClient, served_engine: Any
+) -> None:
+    attacker = f"mallory-{uuid.uuid4().hex[:8]}"
+    victim = f"{attacker}:shared"  # any user whose id extends another's after a colon
+    body = {"name": "victim's class", "course_codes": ["ENG5"]}
+    first = await client.post(CLASSES, json=body, headers=user(victim, **{"Idempotency-Key": "k"}))
+    assert first.status_code == 201
+    stolen = await client.post(
+        CLASSES, json=body, headers=user(attacker, **{"Idempotency-Key": "shared:k"})
+    )
+    assert stolen.status_code == 201, stolen.text
+    assert stolen.json()["id"] != first.json()["id"], "the attacker got the victim's class"
+    assert "Idempotent-Replayed" not in stolen.headers

@@ -1,0 +1,168 @@
+"""Fault 1: the broker is down. Writes still succeed; nothing is lost; order holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter, defaultdict
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.tests.reliability.checks import (
+    by_user,
+    collect_events,
+    order_problems,
+    outbox_rows,
+    user,
+    wait_until,
+)
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+CLASSES = 300
+UPDATED = 100
+DELIVERY_DEADLINE_SECONDS = 30.0
+
+
+async def health(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+    response = await client.get("/healthz")
+    return response.status_code, response.json()
+
+
+async def wait_for_health(
+    client: httpx.AsyncClient, predicate: Any, timeout: float
+) -> dict[str, Any]:
+    seen: list[dict[str, Any]] = []
+
+    async def holds() -> bool:
+        status, body = await health(client)
+        seen.append({"http": status, **body})
+        return bool(predicate(status, body))
+
+    try:
+        await wait_until(holds, timeout, interval=0.25)
+    except AssertionError:
+        raise AssertionError(f"health never matched within {timeout}s; last: {seen[-1:]}") from None
+    return seen[-1]
+
+
+async def test_kafka_outage_loses_nothing_and_keeps_each_class_in_order(
+    fault_env: FaultEnv, fault_engine: AsyncEngine
+) -> None:
+    service = fault_env.start_service()
+    owner = f"kafka-outage-{uuid.uuid4().hex[:8]}"
+    limit = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=15) as client:
+        await wait_for_health(client, lambda status, _: status == 200, timeout=20)
+
+        await fault_env.stop_component("kafka")
+        down = await wait_for_health(
+            client,
+            lambda status, body: (
+                status == 503 and body["dependencies"]["kafka"]["status"] == "down"
+            ),
+            timeout=10,
+        )
+        assert down["dependencies"]["postgres"]["status"] == "ok", down
+
+        async def create(index: int) -> dict[str, Any]:
+            async with limit:
+                response = await client.post(
+                    "/v1/classes",
+                    json={"name": f"class {index}", "course_codes": ["ENG5"]},
+                    headers=user(owner),
+                )
+            assert response.status_code == 201, response.text
+            return dict(response.json())
+
+        async def rename(record: dict[str, Any]) -> dict[str, Any]:
+            async with limit:
+                response = await client.put(
+                    f"/v1/classes/{record['id']}",
+                    json={"name": record["name"] + " (renamed)"},
+                    headers=user(owner, **{"If-Match": '"1"'}),
+                )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        started = time.monotonic()
+        classes = await asyncio.gather(*(create(i) for i in range(CLASSES)))
+        renamed = await asyncio.gather(*(rename(record) for record in classes[:UPDATED]))
+        writing_took = time.monotonic() - started
+        assert {r["version"] for r in renamed} == {2}
+
+        rows = await outbox_rows(fault_engine)
+        assert len(rows) == CLASSES + UPDATED
+        assert all(row.published_at is None for row in rows), "published while the broker is down"
+        status, body = await health(client)
+        assert status == 503 and body["dependencies"]["kafka"]["status"] == "down", body
+
+        await fault_env.start_component("kafka")
+        restarted = time.monotonic()
+        events = await collect_events(
+            fault_env.kafka_bootstrap,
+            by_user(owner),
+            count=CLASSES + UPDATED,
+            timeout=DELIVERY_DEADLINE_SECONDS,
+        )
+        delivered_within = time.monotonic() - restarted
+
+        await wait_for_health(client, lambda status, _: status == 200, timeout=15)
+
+    # Every outbox row arrived, each event_id exactly once (no crash: no redelivery).
+    rows = await outbox_rows(fault_engine)
+    assert all(row.published_at is not None for row in rows)
+    per_event = Counter(e.envelope.event_id for e in events)
+    assert set(per_event) == {row.event_id for row in rows}
+    assert set(per_event.values()) == {1}, {k: v for k, v in per_event.items() if v > 1}
+
+    # For every class: created (v1), and for the renamed ones updated (v2) after it.
+    by_class: dict[str, list[Any]] = defaultdict(list)
+    for event in events:
+        by_class[str(event.envelope.data.class_id)].append(event)
+    assert set(by_class) == {record["id"] for record in classes}
+    for record in classes:
+        types = sorted((e.envelope.data.version, e.topic) for e in by_class[record["id"]])
+        expected = [(1, "huleedu.class.created.v1")]
+        if record in classes[:UPDATED]:
+            expected.append((2, "huleedu.class.updated.v1"))
+        assert types == expected, (record["id"], types)
+    assert order_problems(events) == []
+    print(
+        f"wrote {CLASSES + UPDATED} changes in {writing_took:.1f}s with Kafka down; "
+        f"all delivered {delivered_within:.1f}s after the broker came back"
+    )
+
+
+async def test_service_starts_without_kafka_and_publishes_once_the_broker_appears(
+    fault_env: FaultEnv, fault_engine: AsyncEngine
+) -> None:
+    await fault_env.stop_component("kafka")
+    service = fault_env.start_service()
+    owner = f"kafka-late-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=15) as client:
+        status, body = await health(client)
+        assert status == 503 and body["dependencies"]["kafka"]["status"] == "down", body
+        for index in range(20):
+            response = await client.post(
+                "/v1/classes",
+                json={"name": f"early {index}", "course_codes": ["SV2"]},
+                headers=user(owner),
+            )
+            assert response.status_code == 201, response.text
+
+        await fault_env.start_component("kafka")
+        events = await collect_events(
+            fault_env.kafka_bootstrap,
+            by_user(owner),
+            count=20,
+            timeout=DELIVERY_DEADLINE_SECONDS,
+        )
+        await wait_for_health(client, lambda status, _: status == 200, timeout=15)
+    rows = await outbox_rows(fault_engine)
+    assert Counter(e.envelope.event_id for e in events) == {row.event_id: 1 for row in rows}

@@ -1,0 +1,147 @@
+"""Optimistic concurrency under real parallel requests to the served app, events on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.class_management_service.tests.reliability.checks import (
+    check_problem,
+    collect_events,
+    create_class,
+    create_student,
+    order_problems,
+    user,
+)
+from services.class_management_service.tests.reliability.conftest import ServedCms
+
+pytestmark = pytest.mark.timeout(120)
+
+RACERS = 20
+
+
+@pytest.fixture
+async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=RACERS)
+    async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=30, limits=limits) as c:
+        yield c
+
+
+async def race(client: httpx.AsyncClient, method: str, path: str, **kwargs: object) -> Counter:
+    start = asyncio.Event()
+
+    async def one(index: int) -> httpx.Response:
+        await start.wait()
+        return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+    tasks = [asyncio.create_task(one(i)) for i in range(RACERS)]
+    await asyncio.sleep(0.05)
+    start.set()
+    responses = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    for response in responses:
+        if response.status_code >= 400:
+            check_problem(response)
+    return Counter(response.status_code for response in responses)
+
+
+async def test_same_if_match_twenty_times_one_wins_one_event(
+    client: httpx.AsyncClient, served_cms: ServedCms
+) -> None:
+    owner = f"racer-{uuid.uuid4().hex[:8]}"
+    record = await create_class(client, owner)
+    outcome = await race(
+        client,
+        "PUT",
+        f"/v1/classes/{record['id']}",
+        json={"name": "winner"},
+        headers=user(owner, **{"If-Match": '"1"'}),
+    )
+    assert outcome == {200: 1, 412: RACERS - 1}
+    final = (await client.get(f"/v1/classes/{record['id']}", headers=user(owner))).json()
+    assert final["version"] == 2
+
+    events = await collect_events(
+        served_cms.kafka_bootstrap,
+        lambda e: str(e.envelope.data.aggregate_id) == record["id"],
+        count=2,
+        timeout=15,
+    )
+    assert Counter(e.topic for e in events) == {
+        "huleedu.class.created.v1": 1,
+        "huleedu.class.updated.v1": 1,
+    }
+
+
+async def test_same_if_match_on_a_student_one_wins_one_event(
+    client: httpx.AsyncClient, served_cms: ServedCms
+) -> None:
+    owner = f"racer-{uuid.uuid4().hex[:8]}"
+    student = await create_student(client, owner)
+    outcome = await race(
+        client,
+        "PUT",
+        f"/v1/classes/students/{student['id']}",
+        json={"person_name": {"first_name": "Won", "last_name": "Once"}},
+        headers=user(owner, **{"If-Match": '"1"'}),
+    )
+    assert outcome == {200: 1, 412: RACERS - 1}
+    events = await collect_events(
+        served_cms.kafka_bootstrap,
+        lambda e: str(e.envelope.data.aggregate_id) == student["id"],
+        count=2,
+        timeout=15,
+    )
+    assert sorted(e.envelope.data.version for e in events) == [1, 2]
+
+
+async def test_concurrent_deletes_with_if_match_delete_once(
+    client: httpx.AsyncClient, served_cms: ServedCms
+) -> None:
+    owner = f"racer-{uuid.uuid4().hex[:8]}"
+    record = await create_class(client, owner)
+    outcome = await race(
+        client,
+        "DELETE",
+        f"/v1/classes/{record['id']}",
+        headers=user(owner, **{"If-Match": '"1"'}),
+    )
+    # The losers waited for the winner's row lock and then found the class gone.
+    assert outcome[204] == 1 and outcome[204] + outcome[404] + outcome[412] == RACERS, outcome
+    events = await collect_events(
+        served_cms.kafka_bootstrap,
+        lambda e: str(e.envelope.data.aggregate_id) == record["id"],
+        count=2,
+        timeout=15,
+    )
+    assert Counter(e.topic for e in events) == {
+        "huleedu.class.created.v1": 1,
+        "huleedu.class.deleted.v1": 1,
+    }
+
+
+async def test_unconditional_concurrent_updates_are_serialised_not_lost(
+    client: httpx.AsyncClient, served_cms: ServedCms
+) -> None:
+    """Without If-Match every update wins, one after the other: versions 2..21, each once,
+    each with its own event, in order."""
+    owner = f"racer-{uuid.uuid4().hex[:8]}"
+    record = await create_class(client, owner)
+    outcome = await race(
+        client, "PUT", f"/v1/classes/{record['id']}", json={"name": "x"}, headers=user(owner)
+    )
+    assert outcome == {200: RACERS}
+    final = (await client.get(f"/v1/classes/{record['id']}", headers=user(owner))).json()
+    assert final["version"] == RACERS + 1
+    events = await collect_events(
+        served_cms.kafka_bootstrap,
+        lambda e: str(e.envelope.data.aggregate_id) == record["id"],
+        count=RACERS + 1,
+        timeout=20,
+    )
+    assert sorted(e.envelope.data.version for e in events) == list(range(1, RACERS + 2))
+    assert order_problems(events) == []

@@ -1,0 +1,97 @@
+"""Fault 6: an outbox row the broker can never take, through the running service.
+
+The relay-level behaviour is proven in tests/integration/test_outbox_relay.py
+(test_poison_row_is_retried_then_parked_without_blocking_others); here the real service
+meets a real oversized event: it is retried with back-off, parked with its error recorded
+and counted in /metrics, and newer events keep flowing meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.tests.reliability.checks import (
+    by_user,
+    collect_events,
+    create_class,
+    metric_value,
+    outbox_rows,
+    wait_until,
+)
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+MAX_ATTEMPTS = 3
+# 255 characters of four UTF-8 bytes each: a valid name whose event exceeds 1 KiB.
+HUGE_NAME = "\U0001d11e" * 255
+
+
+async def test_oversized_event_is_retried_parked_and_counted_without_blocking_others(
+    fault_env: FaultEnv, fault_engine: AsyncEngine
+) -> None:
+    service = fault_env.start_service(
+        RELAY_MAX_MESSAGE_BYTES=1024, RELAY_MAX_ATTEMPTS=MAX_ATTEMPTS, RELAY_MAX_BACKOFF_SECONDS=2
+    )
+    owner = f"poison-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=15) as client:
+        failures_before = await metric_value(
+            client, "cms_outbox_publish_failures_total", kind="message"
+        )
+        parked_before = await metric_value(client, "cms_outbox_parked_total")
+
+        poison = await create_class(client, owner, name=HUGE_NAME)
+        assert poison["name"] == HUGE_NAME  # the request itself is fine
+        healthy = [await create_class(client, owner, name=f"ok {i}") for i in range(5)]
+
+        # Newer rows are published while the poison row is still being retried.
+        events = await collect_events(
+            fault_env.kafka_bootstrap,
+            by_user(owner),
+            count=len(healthy),
+            timeout=15,
+            settle=0.2,
+        )
+        assert {str(e.envelope.data.class_id) for e in events} == {c["id"] for c in healthy}
+
+        async def poison_row() -> Any:
+            (row,) = await outbox_rows(fault_engine, "aggregate_id = :id", id=poison["id"])
+            return row
+
+        async def parked() -> bool:
+            return (await poison_row()).parked_at is not None
+
+        row = await poison_row()
+        assert row.parked_at is None and row.attempts < MAX_ATTEMPTS, row
+        await wait_until(parked, 20)
+
+        row = await poison_row()
+        assert row.attempts == MAX_ATTEMPTS and row.published_at is None
+        assert "MessageSizeTooLarge" in row.last_error, row.last_error
+        others = await outbox_rows(fault_engine, "aggregate_id <> :id", id=poison["id"])
+        assert all(o.published_at is not None and o.published_at < row.parked_at for o in others)
+        # Back-off: tried again 1 s after the first failure and 2 s after the second.
+        assert (row.parked_at - row.created_at).total_seconds() >= 1 + 2 - 0.5
+
+        failures = await metric_value(client, "cms_outbox_publish_failures_total", kind="message")
+        parked_total = await metric_value(client, "cms_outbox_parked_total")
+        assert failures - failures_before == MAX_ATTEMPTS
+        assert parked_total - parked_before == 1
+        assert await metric_value(client, "cms_outbox_pending_events") == 0
+
+        # Parking is not an outage: the service stays healthy and keeps publishing.
+        assert (await client.get("/healthz")).status_code == 200
+        later = await create_class(client, owner, name="after parking")
+        events = await collect_events(
+            fault_env.kafka_bootstrap,
+            lambda e: e.envelope.data.aggregate_id == later["id"],
+            count=1,
+            timeout=10,
+            settle=0.1,
+        )
+        assert len(events) == 1

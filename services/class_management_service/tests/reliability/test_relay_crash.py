@@ -1,0 +1,148 @@
+"""Fault 3: the relay dies after the broker acknowledged a batch, before marking it.
+
+Relay level: tests/integration/test_outbox_relay.py
+(test_crash_after_ack_republishes_with_the_same_event_id). Here the same crash is injected
+into the running service (its real relay loop, started by the app's lifespan): the loop
+recovers by itself, the batch is published again with the same event_ids, and a consumer
+that dedupes by event_id sees each change exactly once. A real crash (SIGKILL of the
+process) loses no accepted change either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from dishka import Provider, Scope, provide
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.class_management_service.app import create_app
+from services.class_management_service.config import Settings
+from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.protocols import ClassEventPublisherProtocol
+from services.class_management_service.tests.reliability.checks import (
+    by_user,
+    collect_events,
+    outbox_rows,
+    pending_outbox,
+    user,
+    wait_until,
+)
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class CrashOnceAfterAck(OutboxRelay):
+    crashed_with: list[Any] | None = None
+
+    async def _after_publish(self, messages: Any) -> None:
+        if self.crashed_with is None:
+            self.crashed_with = list(messages)
+            raise RuntimeError("relay crashed between the broker's ack and the commit")
+
+
+class CrashingRelayProvider(Provider):
+    @provide(scope=Scope.APP)
+    async def relay(
+        self, engine: AsyncEngine, publisher: ClassEventPublisherProtocol, settings: Settings
+    ) -> AsyncIterator[OutboxRelay]:
+        relay = CrashOnceAfterAck(engine, publisher, settings)
+        yield relay
+        await relay.stop()
+
+
+async def test_service_relay_crash_after_ack_republishes_same_event_ids(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    owner = f"crash-{uuid.uuid4().hex[:8]}"
+    app = create_app(settings, CrashingRelayProvider())
+    async with app.test_app():
+        client = app.test_client()
+        for index in range(6):
+            response = await client.post(
+                "/v1/classes",
+                json={"name": f"c{index}", "course_codes": ["ENG5"]},
+                headers={"X-User-ID": owner},
+            )
+            assert response.status_code == 201
+
+        async def drained() -> bool:
+            return await pending_outbox(engine) == 0
+
+        await wait_until(drained, 15)
+        relay = await app.extensions["QUART_DISHKA"].container.get(OutboxRelay)
+        assert isinstance(relay, CrashOnceAfterAck) and relay.crashed_with
+        assert relay.running, "the relay loop did not survive the crash"
+        crashed = {message.event_id for message in relay.crashed_with}
+
+    rows = await outbox_rows(engine)
+    events = await collect_events(
+        settings.KAFKA_BOOTSTRAP_SERVERS,
+        by_user(owner),
+        count=len(rows) + len(crashed),
+        timeout=15,
+    )
+    copies = Counter(e.envelope.event_id for e in events)
+    # The crashed batch went out twice, with the same ids; everything else once.
+    assert copies == {row.event_id: 2 if row.event_id in crashed else 1 for row in rows}
+    # ... and with the same content: a consumer deduping by event_id loses nothing.
+    first: dict[uuid.UUID, Any] = {}
+    for event in events:
+        earlier = first.setdefault(event.envelope.event_id, event.envelope)
+        assert earlier == event.envelope
+    assert len(first) == len(rows) == 6
+
+
+@pytest.mark.slow
+async def test_a_killed_service_loses_no_accepted_change(
+    fault_env: FaultEnv, fault_engine: AsyncEngine
+) -> None:
+    """SIGKILL the service while it accepts writes and relays them (small batches, so a
+    pass is likely in flight); a new process on the same database finishes the work."""
+    first = fault_env.start_service("doomed", RELAY_BATCH_SIZE=5)
+    owner = f"killed-{uuid.uuid4().hex[:8]}"
+    accepted: list[str] = []
+    stop = asyncio.Event()
+
+    async def writer(client: httpx.AsyncClient, number: int) -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+            try:
+                response = await client.post(
+                    "/v1/classes",
+                    json={"name": f"w{number}-{count}", "course_codes": ["ENG7"]},
+                    headers=user(owner),
+                )
+            except httpx.TransportError:
+                return  # the process died under this request: not accepted
+            assert response.status_code == 201, response.text
+            accepted.append(response.json()["id"])
+
+    async with httpx.AsyncClient(base_url=first.base_url, timeout=10) as client:
+        writers = [asyncio.create_task(writer(client, n)) for n in range(4)]
+        await asyncio.sleep(1.5)
+        first.kill()
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*writers), 15)
+    assert len(accepted) > 10, "too few writes before the kill to mean anything"
+
+    fault_env.start_service("successor")
+
+    async def drained() -> bool:
+        return await pending_outbox(fault_engine) == 0
+
+    await wait_until(drained, 20)
+    rows = await outbox_rows(fault_engine)
+    assert set(accepted) <= {row.aggregate_id for row in rows}  # every 201 was committed
+    events = await collect_events(fault_env.kafka_bootstrap, by_user(owner), len(rows), 20)
+    # At least once, always with the row's own event_id: deduped, exactly the outbox.
+    assert {e.envelope.event_id for e in events} == {row.event_id for row in rows}
+    by_id = {row.event_id: row.aggregate_id for row in rows}
+    assert all(by_id[e.envelope.event_id] == e.envelope.data.aggregate_id for e in events)
