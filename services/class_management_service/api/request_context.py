@@ -84,7 +84,7 @@ def expected_version() -> int | None:
     tags = if_match.as_set(include_weak=True)
     if len(tags) == 1:
         (tag,) = tags
-        if tag.isdigit() and len(tag) < 10:
+        if tag and tag.isdigit() and len(tag) < 10:
             return int(tag)
     raise VersionConflictError("If-Match does not name a version of this resource.")
 

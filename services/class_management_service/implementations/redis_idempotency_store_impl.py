@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 
@@ -33,22 +34,24 @@ class RedisIdempotencyStoreImpl:
         self._ttl = ttl_seconds
 
     @staticmethod
-    def _key(user_id: str, key: str) -> str:
-        return f"{KEY_PREFIX}{user_id}:{key}"
+    def redis_key(user_id: str, key: str) -> str:
+        # Length-prefixed, then hashed: no (user, key) pair can spell another pair's key.
+        digest = hashlib.sha256(f"{len(user_id)}:{user_id}{key}".encode()).hexdigest()
+        return f"{KEY_PREFIX}{digest}"
 
     async def claim(self, user_id: str, key: str, fingerprint: str) -> StoredResponse | str | None:
         """None if this request now owns the key; else the stored response, or
         the fingerprint of the request still in flight with this key."""
         try:
             claimed = await self._redis.set(
-                self._key(user_id, key),
+                self.redis_key(user_id, key),
                 json.dumps({"pending": fingerprint}),
                 nx=True,
                 ex=CLAIM_SECONDS,
             )
             if claimed:
                 return None
-            raw = await self._redis.get(self._key(user_id, key))
+            raw = await self._redis.get(self.redis_key(user_id, key))
         except (RedisError, OSError) as error:
             metrics.REDIS_ERRORS.labels("idempotency").inc()
             raise IdempotencyUnavailableError(str(error)) from error
@@ -62,13 +65,13 @@ class RedisIdempotencyStoreImpl:
     async def save(self, user_id: str, key: str, response: StoredResponse) -> None:
         try:
             await self._redis.set(
-                self._key(user_id, key), json.dumps(asdict(response)), ex=self._ttl
+                self.redis_key(user_id, key), json.dumps(asdict(response)), ex=self._ttl
             )
         except (RedisError, OSError):
             metrics.REDIS_ERRORS.labels("idempotency").inc()
 
     async def release(self, user_id: str, key: str) -> None:
         try:
-            await self._redis.delete(self._key(user_id, key))
+            await self._redis.delete(self.redis_key(user_id, key))
         except (RedisError, OSError):
             metrics.REDIS_ERRORS.labels("idempotency").inc()

@@ -379,12 +379,6 @@ def test_the_table_covers_every_route(served_cms: ServedCms) -> None:
     assert routes <= attacked, routes - attacked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redis_idempotency_store_impl.py _key(): f'{prefix}{user_id}:{key}' lets user 'x' "
-    "with key 'y:k' hit the record of user 'x:y' with key 'k' and get that user's response "
-    "replayed (fix: an unambiguous key, e.g. a hash of the length-prefixed user id and key)",
-)
 async def test_idempotency_keys_cannot_collide_across_users(
     client: httpx.AsyncClient, served_engine: Any
 ) -> None:
