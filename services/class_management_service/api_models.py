@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
@@ -94,6 +96,16 @@ class ListClassesQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=1_000_000)
     course_code: CourseCode | None = None
     updated_since: datetime | None = None
+
+    @field_validator("updated_since", mode="before")
+    @classmethod
+    def _iso_only(cls, value: object) -> object:
+        # pydantic would read a bare number as a Unix time; the API takes ISO 8601 only.
+        if isinstance(value, int | float) or (
+            isinstance(value, str) and re.fullmatch(r"[\d.eE+-]+", value.strip())
+        ):
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-01T00:00:00Z")
+        return value
 
     @field_validator("updated_since")
     @classmethod
@@ -260,4 +272,6 @@ class UserHeaders(BaseModel):
     """Headers every ``/v1`` route reads (documented in the OpenAPI; checked per request)."""
 
     x_user_id: str = Field(alias="X-User-ID", min_length=1, max_length=255)
-    x_correlation_id: uuid.UUID | None = Field(default=None, alias="X-Correlation-ID")
+    x_correlation_id: uuid.UUID | SkipJsonSchema[None] = Field(
+        default=None, alias="X-Correlation-ID"
+    )

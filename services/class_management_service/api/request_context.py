@@ -96,7 +96,10 @@ def register_request_hooks(app: Quart) -> None:
         g.user_id = None
         raw_correlation = request.headers.get(CORRELATION_HEADER)
         try:
-            g.correlation_id = uuid.UUID(raw_correlation) if raw_correlation else uuid.uuid4()
+            # Absent means "make one"; present but empty is as invalid as any non-UUID.
+            g.correlation_id = (
+                uuid.UUID(raw_correlation) if raw_correlation is not None else uuid.uuid4()
+            )
         except ValueError:
             g.correlation_id = uuid.uuid4()
             return problem_response(
