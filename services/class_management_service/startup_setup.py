@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from dishka import AsyncContainer
 from quart import Quart
@@ -57,8 +59,18 @@ def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings
                 logger.warning("Background task %s did not stop in time", task.get_name())
         background.clear()
         relay = await container.get(OutboxRelay)
-        await relay.stop()
+        await _bounded("outbox relay", relay.stop())
         publisher = await container.get(KafkaEventPublisherImpl)
-        await publisher.stop()
-        await container.close()
+        # The producer flushes pending sends on stop; with the broker gone that could wait
+        # for the full request timeout.
+        await _bounded("Kafka producer", publisher.stop())
+        await _bounded("container", container.close())
         logger.info("Class Management Service stopped")
+
+
+async def _bounded(what: str, step: Coroutine[Any, Any, None]) -> None:
+    """One shutdown step, given at most SHUTDOWN_TASK_TIMEOUT_SECONDS: shutdown never hangs."""
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_TASK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        logger.warning("Shutdown: the %s did not stop in time", what)

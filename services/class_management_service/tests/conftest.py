@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
+from quart.testing.app import TestApp
 from quart.typing import TestClientProtocol
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -62,7 +63,8 @@ def settings(database_url: str, redis_url: str, kafka_bootstrap: str) -> Setting
 async def app(settings: Settings) -> AsyncIterator[Quart]:
     """The real app with its real lifespan (engine, Redis, Kafka producer, relay)."""
     app = create_app(settings)
-    async with app.test_app():
+    # Quart's default 6 s start/stop budget is tight on a loaded 2-core CI machine.
+    async with TestApp(app, startup_timeout=30, shutdown_timeout=30):
         yield app
 
 
