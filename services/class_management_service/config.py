@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     DATABASE_POOL_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
     DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=10_000, ge=0)
     DATABASE_CONNECT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
+    # A round trip per checkout. Off: a connection the database dropped fails its next
+    # statement instead; the pool then replaces every older connection and reads retry once.
+    DATABASE_POOL_PRE_PING: bool = False
 
     KAFKA_BOOTSTRAP_SERVERS: str = "127.0.0.1:9092"
     KAFKA_ENABLE_IDEMPOTENCE: bool = True

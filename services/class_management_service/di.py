@@ -39,7 +39,7 @@ def build_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
         pool_timeout=settings.DATABASE_POOL_TIMEOUT_SECONDS,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.DATABASE_POOL_PRE_PING,
         connect_args={
             "timeout": settings.DATABASE_CONNECT_TIMEOUT_SECONDS,
             "command_timeout": settings.DATABASE_STATEMENT_TIMEOUT_MS / 1000 or None,

@@ -1,37 +1,59 @@
-"""PostgreSQL repository. It owns its sessions: one per operation, opened and closed here.
+"""PostgreSQL repository. It owns its connections: one per operation, taken from the engine's
+pool and returned here.
 
-Each public method runs inside ``_transaction``: a fresh ``AsyncSession`` whose transaction
-commits when the block succeeds and rolls back on any exception. Rows are turned into plain
-records before the session closes, so nothing lazy-loads later (no ``MissingGreenlet``,
-no ``DetachedInstanceError``).
+Every statement is built once, at import, with named parameters, so a call only binds
+values (SQLAlchemy's compiled cache and asyncpg's prepared statements do the rest). An
+operation costs as few round trips as its guarantees allow:
+
+* a read is one statement on an AUTOCOMMIT connection (no BEGIN/COMMIT): a single
+  statement is atomic on its own; pages carry their total as ``count(*) OVER ()``;
+* creating a class or a student is one statement too: PostgreSQL's data-modifying CTEs
+  insert the row, its memberships and its outbox event together, all or nothing;
+* an update or delete is a transaction of three statements: the change with ``RETURNING``,
+  its outbox event, and COMMIT; its version check is part of the change's WHERE clause.
+
+Rows become frozen records before the connection is returned: nothing lazy leaves here.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import cache
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from common_core.events import EventEnvelope, topic_for
 from sqlalchemy import (
-    ColumnElement,
+    CTE,
+    Executable,
+    Insert,
+    Integer,
     Row,
     Select,
+    String,
+    Table,
+    Text,
     and_,
+    any_,
+    bindparam,
     delete,
     exc,
+    exists,
     func,
     insert,
     literal_column,
     select,
-    update,
+    true,
 )
-from sqlalchemy.dialects.postgresql import array_agg
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, array_agg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service import metrics
@@ -40,6 +62,7 @@ from services.class_management_service.domain import (
     EssayLinkRecord,
     EventFactory,
     Page,
+    RecordT,
     StudentChanges,
     StudentRecord,
 )
@@ -61,7 +84,14 @@ from services.class_management_service.models_db import (
     class_student_association,
 )
 
+classes = cast(Table, UserClass.__table__)
+courses = cast(Table, Course.__table__)
+students = cast(Table, Student.__table__)
+outbox = cast(Table, EventOutbox.__table__)
+essay_links = cast(Table, EssayStudentAssociation.__table__)
 membership = class_student_association
+
+_UUID = UUID(as_uuid=True)
 
 # Errors that mean "the database cannot be reached or is restarting", not "bad request".
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -90,30 +120,50 @@ def _constraint_name(error: exc.IntegrityError) -> str:
     return name if isinstance(name, str) else str(error.orig)
 
 
+# -- statements -------------------------------------------------------------------------
+
+_CLASS_OWNER = and_(
+    classes.c.id == bindparam("class_id", type_=_UUID),
+    classes.c.created_by_user_id == bindparam("user_id", type_=String),
+)
+_STUDENT_OWNER = and_(
+    students.c.id == bindparam("student_id", type_=_UUID),
+    students.c.created_by_user_id == bindparam("user_id", type_=String),
+)
+_IN_CLASS = students.c.id.in_(
+    select(membership.c.student_id).where(membership.c.class_id == bindparam("class_id"))
+)
+_TOTAL = func.count().over().label("total")
+
+
 def _class_columns() -> tuple[Any, ...]:
+    """A class as the API shows it; correlated to ``classes`` (also in RETURNING)."""
+    course_code = (
+        select(courses.c.course_code)
+        .where(courses.c.id == classes.c.course_id)
+        .correlate(classes)
+        .scalar_subquery()
+    )
     student_count = (
         select(func.count())
         .select_from(membership)
-        .where(membership.c.class_id == UserClass.id)
+        .where(membership.c.class_id == classes.c.id)
+        .correlate(classes)
         .scalar_subquery()
     )
     return (
-        UserClass.id,
-        UserClass.name,
-        Course.course_code,
+        classes.c.id,
+        classes.c.name,
+        course_code.label("course_code"),
         student_count.label("student_count"),
-        UserClass.created_by_user_id,
-        UserClass.created_at,
-        UserClass.updated_at,
-        UserClass.version,
+        classes.c.created_by_user_id,
+        classes.c.created_at,
+        classes.c.updated_at,
+        classes.c.version,
     )
 
 
-def _class_query() -> Select[Any]:
-    return select(*_class_columns()).join(Course, Course.id == UserClass.course_id)
-
-
-def _student_query() -> Select[Any]:
+def _student_columns() -> tuple[Any, ...]:
     class_ids = (
         select(
             func.coalesce(
@@ -121,21 +171,228 @@ def _student_query() -> Select[Any]:
                 literal_column("'{}'::uuid[]"),
             )
         )
-        .where(membership.c.student_id == Student.id)
+        .where(membership.c.student_id == students.c.id)
+        .correlate(students)
         .scalar_subquery()
     )
-    return select(
-        Student.id,
-        Student.first_name,
-        Student.last_name,
-        Student.legal_full_name,
-        Student.email,
+    return (
+        students.c.id,
+        students.c.first_name,
+        students.c.last_name,
+        students.c.legal_full_name,
+        students.c.email,
         class_ids.label("class_ids"),
-        Student.created_by_user_id,
-        Student.created_at,
-        Student.updated_at,
-        Student.version,
+        students.c.created_by_user_id,
+        students.c.created_at,
+        students.c.updated_at,
+        students.c.version,
     )
+
+
+_CLASSES = select(*_class_columns())
+_STUDENTS = select(*_student_columns())
+_BY_NAME = (students.c.last_name.asc(), students.c.first_name.asc(), students.c.id.asc())
+_PAGE = {"limit": bindparam("limit", type_=Integer), "offset": bindparam("offset", type_=Integer)}
+
+GET_CLASS = _CLASSES.where(_CLASS_OWNER)
+GET_STUDENT = _STUDENTS.where(_STUDENT_OWNER)
+CLASS_VERSION = select(classes.c.version).where(_CLASS_OWNER)
+STUDENT_VERSION = select(students.c.version).where(_STUDENT_OWNER)
+COURSE_IDS = select(courses.c.course_code, courses.c.id)
+OWNED_CLASS_IDS = select(classes.c.id).where(
+    classes.c.id == any_(bindparam("class_ids", type_=ARRAY(_UUID))),
+    classes.c.created_by_user_id == bindparam("user_id"),
+)
+ROSTER = (
+    _STUDENTS.add_columns(_TOTAL)
+    .where(_IN_CLASS, exists().where(_CLASS_OWNER))
+    .order_by(*_BY_NAME)
+    .limit(_PAGE["limit"])
+    .offset(_PAGE["offset"])
+)
+# For a roster page that came back empty: is the class there at all, and how many students?
+ROSTER_EMPTY_PAGE = select(
+    exists().where(_CLASS_OWNER).label("owned"),
+    select(func.count())
+    .select_from(membership)
+    .where(membership.c.class_id == bindparam("class_id"))
+    .scalar_subquery()
+    .label("total"),
+)
+STUDENT_ESSAYS = (
+    select(essay_links.c.essay_id, essay_links.c.student_id, essay_links.c.created_at)
+    .where(essay_links.c.student_id == bindparam("student_id"), exists().where(_STUDENT_OWNER))
+    .order_by(essay_links.c.created_at, essay_links.c.essay_id)
+)
+
+
+@cache
+def _class_list(by_course: bool, since: bool) -> tuple[Select[Any], Select[Any]]:
+    """The page statement (with its total) and the count alone, for one set of filters."""
+    conditions = [classes.c.created_by_user_id == bindparam("user_id")]
+    if by_course:
+        conditions.append(
+            classes.c.course_id.in_(
+                select(courses.c.id).where(courses.c.course_code == bindparam("course_code"))
+            )
+        )
+    if since:
+        conditions.append(classes.c.updated_at >= bindparam("updated_since"))
+    page = (
+        _CLASSES.add_columns(_TOTAL)
+        .where(*conditions)
+        .order_by(classes.c.created_at.desc(), classes.c.id.desc())
+        .limit(_PAGE["limit"])
+        .offset(_PAGE["offset"])
+    )
+    return page, select(func.count()).select_from(classes).where(*conditions)
+
+
+@cache
+def _student_list(in_class: bool) -> tuple[Select[Any], Select[Any]]:
+    conditions = [students.c.created_by_user_id == bindparam("user_id")]
+    if in_class:
+        conditions.append(_IN_CLASS)
+    page = (
+        _STUDENTS.add_columns(_TOTAL)
+        .where(*conditions)
+        .order_by(*_BY_NAME)
+        .limit(_PAGE["limit"])
+        .offset(_PAGE["offset"])
+    )
+    return page, select(func.count()).select_from(students).where(*conditions)
+
+
+# The outbox row of an event; its payload is bound as JSON text, serialised by pydantic.
+_EVENT_COLUMNS = ("event_id", "event_type", "topic", "aggregate_id", "payload")
+_EVENT_VALUES = (
+    bindparam("event_id", type_=_UUID),
+    bindparam("event_type", type_=String),
+    bindparam("topic", type_=String),
+    bindparam("aggregate_id", type_=String),
+    sql_cast(bindparam("payload", type_=Text), JSONB),
+)
+INSERT_EVENT = insert(outbox).values(dict(zip(_EVENT_COLUMNS, _EVENT_VALUES, strict=True)))
+
+
+def _event_after(cte: CTE) -> Insert:
+    """INSERT of the event, one row per row of ``cte`` (so none when the change did nothing)."""
+    return insert(outbox).from_select(_EVENT_COLUMNS, select(*_EVENT_VALUES).select_from(cte))
+
+
+def _create_class_statement() -> Insert:
+    new_class = (
+        insert(classes)
+        .values(
+            id=bindparam("class_id", type_=_UUID),
+            name=bindparam("name", type_=String),
+            course_id=bindparam("course_id", type_=_UUID),
+            created_by_user_id=bindparam("user_id", type_=String),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+            version=1,
+        )
+        .returning(classes.c.id)
+        .cte("new_class")
+    )
+    return _event_after(new_class).add_cte(new_class)
+
+
+def _create_student_statement() -> Select[Any]:
+    """The student, its memberships and its event, only if every class is the user's.
+
+    Returns one row, ``created``: 0 when a class is missing (nothing was written).
+    """
+    owned = OWNED_CLASS_IDS.cte("owned")
+    new_student = (
+        insert(students)
+        .from_select(
+            (
+                "id",
+                "first_name",
+                "last_name",
+                "legal_full_name",
+                "email",
+                "created_by_user_id",
+                "created_at",
+                "updated_at",
+                "version",
+            ),
+            select(
+                bindparam("student_id", type_=_UUID),
+                bindparam("first_name", type_=String),
+                bindparam("last_name", type_=String),
+                bindparam("legal_full_name", type_=String),
+                bindparam("email", type_=String),
+                bindparam("user_id", type_=String),
+                bindparam("now"),
+                bindparam("now"),
+                literal_column("1"),
+            ).where(
+                select(func.count()).select_from(owned).scalar_subquery()
+                == bindparam("class_count", type_=Integer)
+            ),
+        )
+        .returning(students.c.id)
+        .cte("new_student")
+    )
+    links = (
+        insert(membership)
+        .from_select(
+            ("class_id", "student_id"),
+            select(owned.c.id, new_student.c.id).select_from(owned.join(new_student, true())),
+        )
+        .cte("links")
+    )
+    event = _event_after(new_student).cte("event")
+    return select(func.count().label("created")).select_from(new_student).add_cte(links, event)
+
+
+CREATE_CLASS = _create_class_statement()
+CREATE_STUDENT = _create_student_statement()
+
+
+@cache
+def _update_class_statement(checks_version: bool) -> ReturningUpdate[Any]:
+    """Rename and/or re-course an owned class (a NULL keeps the value); RETURNING the class."""
+    condition = _CLASS_OWNER
+    if checks_version:
+        condition = and_(condition, classes.c.version == bindparam("expected_version"))
+    return (
+        classes.update()
+        .where(condition)
+        .values(
+            name=func.coalesce(bindparam("name", type_=String), classes.c.name),
+            course_id=func.coalesce(bindparam("course_id", type_=_UUID), classes.c.course_id),
+            version=classes.c.version + 1,
+            updated_at=bindparam("now"),
+        )
+        .returning(*_class_columns())
+    )
+
+
+@cache
+def _delete_statement(table: Table, checks_version: bool) -> ReturningDelete[Any]:
+    owner = _CLASS_OWNER if table is classes else _STUDENT_OWNER
+    condition = owner
+    if checks_version:
+        condition = and_(condition, table.c.version == bindparam("expected_version"))
+    columns = _class_columns() if table is classes else _student_columns()
+    return table.delete().where(condition).returning(*columns)
+
+
+def _event_params(envelope: EventEnvelope[Any]) -> dict[str, Any]:
+    return {
+        "event_id": envelope.event_id,
+        "event_type": envelope.event_type,
+        "topic": topic_for(envelope.data),
+        "aggregate_id": envelope.data.aggregate_id,
+        "payload": envelope.model_dump_json(),
+    }
+
+
+def _page_params(limit: int, offset: int) -> dict[str, Any]:
+    return {"limit": limit, "offset": offset}
 
 
 def _class_record(row: Row[Any]) -> ClassRecord:
@@ -166,23 +423,34 @@ def _student_record(row: Row[Any]) -> StudentRecord:
     )
 
 
-def _by_name() -> tuple[ColumnElement[Any], ...]:
-    return (Student.last_name.asc(), Student.first_name.asc(), Student.id.asc())
-
-
 class PostgreSQLClassRepositoryImpl:
     """The ``ClassRepositoryProtocol`` on PostgreSQL, sharing one engine (and its pool)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._engine = engine
+        # Same pool; statements on it run without BEGIN/COMMIT (one statement, atomic alone).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._course_ids: dict[CourseCode, uuid.UUID] = {}
+        self._course_codes: dict[uuid.UUID, CourseCode] = {}
 
     @asynccontextmanager
-    async def _transaction(self, operation: str) -> AsyncIterator[AsyncSession]:
+    async def _connection(
+        self, operation: str, *, transaction: bool
+    ) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for one operation: in a transaction, or AUTOCOMMIT.
+
+        The transaction commits when the block succeeds and rolls back on any exception;
+        database outages become DependencyUnavailableError (a 503), and every operation is
+        timed and its errors counted.
+        """
         started = perf_counter()
         try:
-            async with self._sessions() as session, session.begin():
-                yield session
+            if transaction:
+                async with self._engine.begin() as connection:
+                    yield connection
+            else:
+                async with self._autocommit.connect() as connection:
+                    yield connection
         except ClassManagementError as error:
             metrics.DB_OPERATION_ERRORS.labels(operation, type(error).__name__).inc()
             raise
@@ -194,104 +462,72 @@ class PostgreSQLClassRepositoryImpl:
         finally:
             metrics.DB_OPERATION_DURATION.labels(operation).observe(perf_counter() - started)
 
-    # -- helpers inside a transaction -------------------------------------------------
+    async def _read(
+        self, operation: str, statement: Executable, params: Mapping[str, Any]
+    ) -> list[Row[Any]]:
+        """One read-only statement. A pooled connection that the database dropped (a
+        PostgreSQL restart) is detected by the statement failing; such a read is tried once
+        more on a new connection, as reads are safe to repeat."""
+        for attempt in (1, 2):
+            try:
+                async with self._connection(operation, transaction=False) as connection:
+                    return list(await connection.execute(statement, params))
+            except DependencyUnavailableError as error:
+                cause = error.__cause__
+                stale = isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
+                if attempt == 2 or not stale:
+                    raise
+        raise AssertionError("unreachable")
 
-    async def _course_id(self, session: AsyncSession, code: CourseCode) -> uuid.UUID:
+    # -- helpers --------------------------------------------------------------------
+
+    async def _load_courses(self, connection: AsyncConnection) -> None:
         # Courses are seeded by a migration and never change at run time: read them once.
         if not self._course_ids:
-            rows = await session.execute(select(Course.course_code, Course.id))
+            rows = await connection.execute(COURSE_IDS)
             self._course_ids = {CourseCode(row.course_code): row.id for row in rows}
+            self._course_codes = {course_id: code for code, course_id in self._course_ids.items()}
+
+    async def _course_id(self, connection: AsyncConnection, code: CourseCode) -> uuid.UUID:
+        await self._load_courses(connection)
         course_id = self._course_ids.get(code)
         if course_id is None:
             raise CourseNotFoundError(f"Course {code} is not available.")
         return course_id
 
     @staticmethod
-    async def _write_event(session: AsyncSession, envelope: EventEnvelope[Any]) -> None:
-        await session.execute(
-            insert(EventOutbox).values(
-                event_id=envelope.event_id,
-                event_type=envelope.event_type,
-                topic=topic_for(envelope.data),
-                aggregate_id=envelope.data.aggregate_id,
-                payload=envelope.model_dump(mode="json"),
+    async def _why_unchanged(
+        connection: AsyncConnection,
+        versions: Select[Any],
+        params: Mapping[str, Any],
+        expected_version: int | None,
+    ) -> None:
+        """After a guarded change matched no row: raise if the row is there but stale."""
+        version = (await connection.execute(versions, params)).scalar_one_or_none()
+        if version is not None and expected_version is not None:
+            raise VersionConflictError(
+                f"The resource is at version {version}, not {expected_version}."
             )
-        )
 
-    @staticmethod
-    async def _load_class(
-        session: AsyncSession, user_id: str, class_id: uuid.UUID
-    ) -> ClassRecord | None:
-        row = (
-            await session.execute(
-                _class_query().where(
-                    UserClass.id == class_id, UserClass.created_by_user_id == user_id
-                )
-            )
-        ).one_or_none()
-        return _class_record(row) if row else None
-
-    @staticmethod
-    async def _load_student(
-        session: AsyncSession, user_id: str, student_id: uuid.UUID
-    ) -> StudentRecord | None:
-        row = (
-            await session.execute(
-                _student_query().where(
-                    Student.id == student_id, Student.created_by_user_id == user_id
-                )
-            )
-        ).one_or_none()
-        return _student_record(row) if row else None
-
-    @staticmethod
     async def _require_owned_classes(
-        session: AsyncSession, user_id: str, class_ids: Sequence[uuid.UUID]
+        self, user_id: str, class_ids: Sequence[uuid.UUID], connection: AsyncConnection
     ) -> None:
         wanted = set(class_ids)
         if not wanted:
             return
-        found = set(
-            (
-                await session.scalars(
-                    select(UserClass.id).where(
-                        UserClass.id.in_(wanted), UserClass.created_by_user_id == user_id
-                    )
-                )
-            ).all()
+        rows = await connection.execute(
+            OWNED_CLASS_IDS, {"class_ids": list(wanted), "user_id": user_id}
         )
-        missing = sorted(str(class_id) for class_id in wanted - found)
+        missing = sorted(str(class_id) for class_id in wanted - {row.id for row in rows})
         if missing:
             raise ClassNotFoundError(f"Class not found: {', '.join(missing)}.")
-
-    @staticmethod
-    async def _check_version(
-        session: AsyncSession,
-        model: type[UserClass] | type[Student],
-        row_id: uuid.UUID,
-        user_id: str,
-        expected_version: int | None,
-    ) -> bool:
-        """Lock the row; False when it does not exist, VersionConflictError when stale."""
-        version = await session.scalar(
-            select(model.version)
-            .where(model.id == row_id, model.created_by_user_id == user_id)
-            .with_for_update()
-        )
-        if version is None:
-            return False
-        if expected_version is not None and version != expected_version:
-            raise VersionConflictError(
-                f"The resource is at version {version}, not {expected_version}."
-            )
-        return True
 
     # -- classes --------------------------------------------------------------------
 
     async def create_class(
         self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
     ) -> ClassRecord:
-        async with self._transaction("create_class") as session:
+        async with self._connection("create_class", transaction=False) as connection:
             now = datetime.now(UTC)
             record = ClassRecord(
                 id=uuid.uuid4(),
@@ -303,23 +539,22 @@ class PostgreSQLClassRepositoryImpl:
                 updated_at=now,
                 version=1,
             )
-            await session.execute(
-                insert(UserClass).values(
-                    id=record.id,
-                    name=name,
-                    course_id=await self._course_id(session, course_code),
-                    created_by_user_id=user_id,
-                    created_at=now,
-                    updated_at=now,
-                    version=1,
-                )
+            await connection.execute(
+                CREATE_CLASS,
+                {
+                    "class_id": record.id,
+                    "name": name,
+                    "course_id": await self._course_id(connection, course_code),
+                    "user_id": user_id,
+                    "now": now,
+                    **_event_params(event(record)),
+                },
             )
-            await self._write_event(session, event(record))
             return record
 
     async def get_class(self, *, user_id: str, class_id: uuid.UUID) -> ClassRecord | None:
-        async with self._transaction("get_class") as session:
-            return await self._load_class(session, user_id, class_id)
+        rows = await self._read("get_class", GET_CLASS, {"user_id": user_id, "class_id": class_id})
+        return _class_record(rows[0]) if rows else None
 
     async def list_classes(
         self,
@@ -330,27 +565,21 @@ class PostgreSQLClassRepositoryImpl:
         course_code: CourseCode | None = None,
         updated_since: datetime | None = None,
     ) -> Page[ClassRecord]:
-        conditions: list[ColumnElement[bool]] = [UserClass.created_by_user_id == user_id]
-        if course_code is not None:
-            conditions.append(Course.course_code == course_code)
-        if updated_since is not None:
-            conditions.append(UserClass.updated_at >= updated_since)
-        async with self._transaction("list_classes") as session:
-            rows = await session.execute(
-                _class_query()
-                .where(*conditions)
-                .order_by(UserClass.created_at.desc(), UserClass.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-            items = [_class_record(row) for row in rows]
-            total = await session.scalar(
-                select(func.count())
-                .select_from(UserClass)
-                .join(Course, Course.id == UserClass.course_id)
-                .where(*conditions)
-            )
-            return Page(items=items, total=total or 0, limit=limit, offset=offset)
+        page, count = _class_list(course_code is not None, updated_since is not None)
+        params = {
+            "user_id": user_id,
+            "course_code": course_code,
+            "updated_since": updated_since,
+            **_page_params(limit, offset),
+        }
+        rows = await self._read("list_classes", page, params)
+        if rows:
+            total = rows[0].total
+        elif offset:
+            total = (await self._read("list_classes", count, params))[0][0]
+        else:
+            total = 0
+        return Page([_class_record(row) for row in rows], total, limit, offset)
 
     async def update_class(
         self,
@@ -362,27 +591,36 @@ class PostgreSQLClassRepositoryImpl:
         expected_version: int | None,
         event: EventFactory[ClassRecord],
     ) -> ClassRecord | None:
-        async with self._transaction("update_class") as session:
-            if not await self._check_version(
-                session, UserClass, class_id, user_id, expected_version
-            ):
+        key = {"user_id": user_id, "class_id": class_id}
+        if name is None and course_code is None:
+            current = await self.get_class(user_id=user_id, class_id=class_id)
+            if current is not None and expected_version not in (None, current.version):
+                raise VersionConflictError(
+                    f"The resource is at version {current.version}, not {expected_version}."
+                )
+            return current
+        async with self._connection("update_class", transaction=True) as connection:
+            row = (
+                await connection.execute(
+                    _update_class_statement(expected_version is not None),
+                    {
+                        **key,
+                        "expected_version": expected_version,
+                        "name": name,
+                        "course_id": (
+                            await self._course_id(connection, course_code)
+                            if course_code is not None
+                            else None
+                        ),
+                        "now": datetime.now(UTC),
+                    },
+                )
+            ).one_or_none()
+            if row is None:
+                await self._why_unchanged(connection, CLASS_VERSION, key, expected_version)
                 return None
-            if name is None and course_code is None:
-                return await self._load_class(session, user_id, class_id)
-            values: dict[str, Any] = {
-                "version": UserClass.version + 1,
-                "updated_at": datetime.now(UTC),
-            }
-            if name is not None:
-                values["name"] = name
-            if course_code is not None:
-                values["course_id"] = await self._course_id(session, course_code)
-            await session.execute(
-                update(UserClass).where(UserClass.id == class_id).values(**values)
-            )
-            record = await self._load_class(session, user_id, class_id)
-            assert record is not None  # locked above
-            await self._write_event(session, event(record))
+            record = _class_record(row)
+            await connection.execute(INSERT_EVENT, _event_params(event(record)))
             return record
 
     async def delete_class(
@@ -393,51 +631,54 @@ class PostgreSQLClassRepositoryImpl:
         expected_version: int | None,
         event: EventFactory[ClassRecord],
     ) -> bool:
-        async with self._transaction("delete_class") as session:
-            if not await self._check_version(
-                session, UserClass, class_id, user_id, expected_version
-            ):
-                return False
-            record = await self._load_class(session, user_id, class_id)
-            assert record is not None
-            await session.execute(delete(UserClass).where(UserClass.id == class_id))
-            gone = ClassRecord(
-                id=record.id,
-                name=record.name,
-                course_code=record.course_code,
+        def gone(row: Row[Any]) -> ClassRecord:
+            return replace(
+                _class_record(row),
                 student_count=0,
-                created_by_user_id=user_id,
-                created_at=record.created_at,
                 updated_at=datetime.now(UTC),
-                version=record.version + 1,
+                version=row.version + 1,
             )
-            await self._write_event(session, event(gone))
+
+        key = {"user_id": user_id, "class_id": class_id}
+        return await self._delete("delete_class", classes, key, expected_version, gone, event)
+
+    async def _delete(
+        self,
+        operation: str,
+        table: Table,
+        key: dict[str, Any],
+        expected_version: int | None,
+        gone: Callable[[Row[Any]], RecordT],
+        event: EventFactory[RecordT],
+    ) -> bool:
+        """Delete an owned row (if at the expected version) and write the event of its end."""
+        async with self._connection(operation, transaction=True) as connection:
+            row = (
+                await connection.execute(
+                    _delete_statement(table, expected_version is not None),
+                    {**key, "expected_version": expected_version},
+                )
+            ).one_or_none()
+            if row is None:
+                versions = CLASS_VERSION if table is classes else STUDENT_VERSION
+                await self._why_unchanged(connection, versions, key, expected_version)
+                return False
+            await connection.execute(INSERT_EVENT, _event_params(event(gone(row))))
             return True
 
     async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
     ) -> Page[StudentRecord] | None:
-        async with self._transaction("get_roster") as session:
-            owned = await session.scalar(
-                select(UserClass.id).where(
-                    UserClass.id == class_id, UserClass.created_by_user_id == user_id
-                )
-            )
-            if owned is None:
+        params = {"user_id": user_id, "class_id": class_id, **_page_params(limit, offset)}
+        rows = await self._read("get_roster", ROSTER, params)
+        if rows:
+            total = rows[0].total
+        else:
+            summary = (await self._read("get_roster", ROSTER_EMPTY_PAGE, params))[0]
+            total = summary.total
+            if not summary.owned:
                 return None
-            in_class = Student.id.in_(
-                select(membership.c.student_id).where(membership.c.class_id == class_id)
-            )
-            rows = await session.execute(
-                _student_query().where(in_class).order_by(*_by_name()).limit(limit).offset(offset)
-            )
-            items = [_student_record(row) for row in rows]
-            total = await session.scalar(
-                select(func.count())
-                .select_from(membership)
-                .where(membership.c.class_id == class_id)
-            )
-            return Page(items=items, total=total or 0, limit=limit, offset=offset)
+        return Page([_student_record(row) for row in rows], total, limit, offset)
 
     # -- students -------------------------------------------------------------------
 
@@ -450,44 +691,45 @@ class PostgreSQLClassRepositoryImpl:
         class_ids: Sequence[uuid.UUID],
         event: EventFactory[StudentRecord],
     ) -> StudentRecord:
-        async with self._transaction("create_student") as session:
-            unique_class_ids = tuple(dict.fromkeys(class_ids))
-            await self._require_owned_classes(session, user_id, unique_class_ids)
-            now = datetime.now(UTC)
-            record = StudentRecord(
-                id=uuid.uuid4(),
-                first_name=name.first_name,
-                last_name=name.last_name,
-                legal_full_name=name.legal_full_name,
-                email=email,
-                class_ids=tuple(sorted(unique_class_ids, key=str)),
-                created_by_user_id=user_id,
-                created_at=now,
-                updated_at=now,
-                version=1,
-            )
+        unique_class_ids = tuple(dict.fromkeys(class_ids))
+        now = datetime.now(UTC)
+        record = StudentRecord(
+            id=uuid.uuid4(),
+            first_name=name.first_name,
+            last_name=name.last_name,
+            legal_full_name=name.legal_full_name,
+            email=email,
+            class_ids=tuple(sorted(unique_class_ids, key=str)),
+            created_by_user_id=user_id,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        async with self._connection("create_student", transaction=False) as connection:
             try:
-                await session.execute(
-                    insert(Student).values(
-                        id=record.id,
-                        first_name=record.first_name,
-                        last_name=record.last_name,
-                        legal_full_name=record.legal_full_name,
-                        email=email,
-                        created_by_user_id=user_id,
-                        created_at=now,
-                        updated_at=now,
-                        version=1,
+                created = (
+                    await connection.execute(
+                        CREATE_STUDENT,
+                        {
+                            "student_id": record.id,
+                            "first_name": record.first_name,
+                            "last_name": record.last_name,
+                            "legal_full_name": record.legal_full_name,
+                            "email": email,
+                            "user_id": user_id,
+                            "now": now,
+                            "class_ids": list(unique_class_ids),
+                            "class_count": len(unique_class_ids),
+                            **_event_params(event(record)),
+                        },
                     )
-                )
-                if unique_class_ids:
-                    await session.execute(
-                        insert(membership),
-                        [{"class_id": cid, "student_id": record.id} for cid in unique_class_ids],
-                    )
+                ).scalar_one()
             except exc.IntegrityError as error:
                 raise self._integrity_error(error, email) from error
-            await self._write_event(session, event(record))
+            if not created:
+                # Nothing was written: name the classes that are not the user's.
+                await self._require_owned_classes(user_id, unique_class_ids, connection)
+                raise ClassNotFoundError("A class was deleted while the student was saved.")
             return record
 
     @staticmethod
@@ -500,32 +742,24 @@ class PostgreSQLClassRepositoryImpl:
         raise error
 
     async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
-        async with self._transaction("get_student") as session:
-            return await self._load_student(session, user_id, student_id)
+        rows = await self._read(
+            "get_student", GET_STUDENT, {"user_id": user_id, "student_id": student_id}
+        )
+        return _student_record(rows[0]) if rows else None
 
     async def list_students(
         self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
     ) -> Page[StudentRecord]:
-        conditions: list[ColumnElement[bool]] = [Student.created_by_user_id == user_id]
-        if class_id is not None:
-            conditions.append(
-                Student.id.in_(
-                    select(membership.c.student_id).where(membership.c.class_id == class_id)
-                )
-            )
-        async with self._transaction("list_students") as session:
-            rows = await session.execute(
-                _student_query()
-                .where(*conditions)
-                .order_by(*_by_name())
-                .limit(limit)
-                .offset(offset)
-            )
-            items = [_student_record(row) for row in rows]
-            total = await session.scalar(
-                select(func.count()).select_from(Student).where(*conditions)
-            )
-            return Page(items=items, total=total or 0, limit=limit, offset=offset)
+        page, count = _student_list(class_id is not None)
+        params = {"user_id": user_id, "class_id": class_id, **_page_params(limit, offset)}
+        rows = await self._read("list_students", page, params)
+        if rows:
+            total = rows[0].total
+        elif offset:
+            total = (await self._read("list_students", count, params))[0][0]
+        else:
+            total = 0
+        return Page([_student_record(row) for row in rows], total, limit, offset)
 
     async def update_student(
         self,
@@ -536,52 +770,66 @@ class PostgreSQLClassRepositoryImpl:
         expected_version: int | None,
         event: EventFactory[StudentRecord],
     ) -> StudentRecord | None:
-        async with self._transaction("update_student") as session:
-            if not await self._check_version(
-                session, Student, student_id, user_id, expected_version
-            ):
+        key = {"user_id": user_id, "student_id": student_id}
+        async with self._connection("update_student", transaction=True) as connection:
+            # Lock the student first: memberships change in several statements.
+            version = (
+                await connection.execute(STUDENT_VERSION.with_for_update(), key)
+            ).scalar_one_or_none()
+            if version is None:
                 return None
+            if expected_version is not None and version != expected_version:
+                raise VersionConflictError(
+                    f"The resource is at version {version}, not {expected_version}."
+                )
             await self._require_owned_classes(
-                session, user_id, (*changes.add_class_ids, *changes.remove_class_ids)
+                user_id, (*changes.add_class_ids, *changes.remove_class_ids), connection
             )
             values: dict[str, Any] = {
                 field: getattr(changes, field)
                 for field in ("first_name", "last_name", "legal_full_name", "email")
                 if getattr(changes, field) is not None
             }
-            if not values and not changes.add_class_ids and not changes.remove_class_ids:
-                return await self._load_student(session, user_id, student_id)
-            values |= {"version": Student.version + 1, "updated_at": datetime.now(UTC)}
-            try:
-                await session.execute(
-                    update(Student).where(Student.id == student_id).values(**values)
-                )
-                if changes.add_class_ids:
-                    await session.execute(
-                        pg_insert(membership)
-                        .values(
-                            [
-                                {"class_id": cid, "student_id": student_id}
-                                for cid in dict.fromkeys(changes.add_class_ids)
-                            ]
-                        )
-                        .on_conflict_do_nothing()
-                    )
-                if changes.remove_class_ids:
-                    await session.execute(
-                        delete(membership).where(
-                            and_(
-                                membership.c.student_id == student_id,
-                                membership.c.class_id.in_(changes.remove_class_ids),
-                            )
-                        )
-                    )
-            except exc.IntegrityError as error:
-                raise self._integrity_error(error, changes.email) from error
-            record = await self._load_student(session, user_id, student_id)
-            assert record is not None
-            await self._write_event(session, event(record))
+            if values or changes.add_class_ids or changes.remove_class_ids:
+                values |= {"version": students.c.version + 1, "updated_at": datetime.now(UTC)}
+                try:
+                    await self._change_student(connection, student_id, values, changes)
+                except exc.IntegrityError as error:
+                    raise self._integrity_error(error, changes.email) from error
+            row = (await connection.execute(GET_STUDENT, key)).one()
+            record = _student_record(row)
+            if record.version != version:
+                await connection.execute(INSERT_EVENT, _event_params(event(record)))
             return record
+
+    @staticmethod
+    async def _change_student(
+        connection: AsyncConnection,
+        student_id: uuid.UUID,
+        values: dict[str, Any],
+        changes: StudentChanges,
+    ) -> None:
+        await connection.execute(
+            students.update().where(students.c.id == student_id).values(**values)
+        )
+        if changes.add_class_ids:
+            await connection.execute(
+                pg_insert(membership)
+                .values(
+                    [
+                        {"class_id": class_id, "student_id": student_id}
+                        for class_id in dict.fromkeys(changes.add_class_ids)
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+        if changes.remove_class_ids:
+            await connection.execute(
+                delete(membership).where(
+                    membership.c.student_id == student_id,
+                    membership.c.class_id.in_(changes.remove_class_ids),
+                )
+            )
 
     async def delete_student(
         self,
@@ -591,46 +839,30 @@ class PostgreSQLClassRepositoryImpl:
         expected_version: int | None,
         event: EventFactory[StudentRecord],
     ) -> bool:
-        async with self._transaction("delete_student") as session:
-            if not await self._check_version(
-                session, Student, student_id, user_id, expected_version
-            ):
-                return False
-            record = await self._load_student(session, user_id, student_id)
-            assert record is not None
-            await session.execute(delete(Student).where(Student.id == student_id))
-            gone = StudentRecord(
-                id=record.id,
-                first_name=record.first_name,
-                last_name=record.last_name,
-                legal_full_name=record.legal_full_name,
-                email=record.email,
+        def gone(row: Row[Any]) -> StudentRecord:
+            return replace(
+                _student_record(row),
                 class_ids=(),
-                created_by_user_id=user_id,
-                created_at=record.created_at,
                 updated_at=datetime.now(UTC),
-                version=record.version + 1,
+                version=row.version + 1,
             )
-            await self._write_event(session, event(gone))
-            return True
+
+        key = {"user_id": user_id, "student_id": student_id}
+        return await self._delete("delete_student", students, key, expected_version, gone, event)
 
     # -- essays ---------------------------------------------------------------------
 
     async def associate_essay(
         self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
     ) -> tuple[EssayLinkRecord, bool] | None:
-        async with self._transaction("associate_essay") as session:
-            owned = await session.scalar(
-                select(Student.id).where(
-                    Student.id == student_id, Student.created_by_user_id == user_id
-                )
-            )
-            if owned is None:
+        key = {"user_id": user_id, "student_id": student_id}
+        async with self._connection("associate_essay", transaction=True) as connection:
+            if (await connection.execute(STUDENT_VERSION, key)).first() is None:
                 return None
-            link = EssayStudentAssociation
+            link = essay_links.c
             created = (
-                await session.execute(
-                    pg_insert(link)
+                await connection.execute(
+                    pg_insert(essay_links)
                     .values(
                         id=uuid.uuid4(),
                         essay_id=essay_id,
@@ -646,7 +878,7 @@ class PostgreSQLClassRepositoryImpl:
                     created.essay_id, created.student_id, created.created_at
                 ), True
             existing = (
-                await session.execute(
+                await connection.execute(
                     select(link.essay_id, link.student_id, link.created_at).where(
                         link.essay_id == essay_id
                     )
@@ -663,18 +895,14 @@ class PostgreSQLClassRepositoryImpl:
     async def list_student_essays(
         self, *, user_id: str, student_id: uuid.UUID
     ) -> list[EssayLinkRecord] | None:
-        async with self._transaction("list_student_essays") as session:
-            owned = await session.scalar(
-                select(Student.id).where(
-                    Student.id == student_id, Student.created_by_user_id == user_id
-                )
+        rows = await self._read(
+            "list_student_essays", STUDENT_ESSAYS, {"user_id": user_id, "student_id": student_id}
+        )
+        if not rows:
+            owned = await self._read(
+                "list_student_essays",
+                STUDENT_VERSION,
+                {"user_id": user_id, "student_id": student_id},
             )
-            if owned is None:
-                return None
-            link = EssayStudentAssociation
-            rows = await session.execute(
-                select(link.essay_id, link.student_id, link.created_at)
-                .where(link.student_id == student_id)
-                .order_by(link.created_at, link.essay_id)
-            )
-            return [EssayLinkRecord(row.essay_id, row.student_id, row.created_at) for row in rows]
+            return [] if owned else None
+        return [EssayLinkRecord(row.essay_id, row.student_id, row.created_at) for row in rows]

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from common_core.events import ClassCreatedV1, EventEnvelope, StudentCreatedV1, make_envelope
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import ClassRecord, StudentChanges, StudentRecord
@@ -384,7 +385,6 @@ async def test_concurrent_updates_with_same_version_let_exactly_one_through(repo
 
 
 async def test_unreachable_database_is_a_dependency_error() -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(
         "postgresql+asyncpg://postgres@127.0.0.1:1/none", connect_args={"timeout": 2}
@@ -394,5 +394,45 @@ async def test_unreachable_database_is_a_dependency_error() -> None:
             await PostgreSQLClassRepositoryImpl(engine).get_class(
                 user_id=USER, class_id=uuid.uuid4()
             )
+    finally:
+        await engine.dispose()
+
+
+async def _terminate_pooled_connections(engine: AsyncEngine, database_url: str) -> None:
+    """Drop the server side of every idle pooled connection, as a PostgreSQL restart does."""
+    admin = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = 'repository-under-test'"
+                )
+            )
+    finally:
+        await admin.dispose()
+
+
+async def test_a_read_on_a_connection_the_database_dropped_is_retried(database_url: str) -> None:
+    # No pre-ping (the default): the dropped connection is found by the read itself.
+    engine = create_async_engine(
+        database_url,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"server_settings": {"application_name": "repository-under-test"}},
+    )
+    repo = PostgreSQLClassRepositoryImpl(engine)
+    try:
+        created = await new_class(repo, name="survives")
+        await _terminate_pooled_connections(engine, database_url)
+        assert await repo.get_class(user_id=USER, class_id=created.id) == created
+        # A write is not repeated: on a dropped connection it is a 503, and the next one works.
+        await _terminate_pooled_connections(engine, database_url)
+        with pytest.raises(DependencyUnavailableError):
+            await new_class(repo, name="lost")
+        await new_class(repo, name="after")
+        page = await repo.list_classes(user_id=USER, limit=10, offset=0)
+        assert [record.name for record in page.items] == ["after", "survives"]
     finally:
         await engine.dispose()
