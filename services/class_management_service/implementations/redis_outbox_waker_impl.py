@@ -21,29 +21,38 @@ WAKE_CHANNEL = "huleedu:class_management_service:outbox"
 
 
 class RedisOutboxWakerImpl:
-    """``OutboxWakerProtocol``: wakes this process's relay at once and others via Redis."""
+    """``OutboxWakerProtocol``: wakes this process's relay at once and others via Redis.
+
+    Wake-ups are coalesced: at most one PUBLISH is in flight, and a wake that arrives while
+    one is in flight is answered by one more PUBLISH after it (one, however many arrived).
+    So every commit is followed by a PUBLISH sent after it, and under load a process sends
+    a few hundred wake-ups a second at most rather than one per write.
+    """
 
     def __init__(self, redis: Redis, wake_local: Callable[[], None]) -> None:
         self._redis = redis
         self._wake_local = wake_local
-        self._pending: set[asyncio.Task[None]] = set()
+        self._publisher: asyncio.Task[None] | None = None
+        self._wanted = False
 
     async def wake(self) -> None:
         self._wake_local()
-        # Fire and forget: a slow or absent Redis must not add to the request's latency.
-        task = asyncio.create_task(self._publish())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._wanted = True
+        if self._publisher is None or self._publisher.done():
+            # Fire and forget: a slow or absent Redis must not add to the request's latency.
+            self._publisher = asyncio.create_task(self._publish_while_wanted())
 
-    async def _publish(self) -> None:
-        try:
-            await self._redis.publish(WAKE_CHANNEL, b"1")
-        except (RedisError, OSError):
-            metrics.REDIS_ERRORS.labels("outbox_wake").inc()
+    async def _publish_while_wanted(self) -> None:
+        while self._wanted:
+            self._wanted = False
+            try:
+                await self._redis.publish(WAKE_CHANNEL, b"1")
+            except (RedisError, OSError):
+                metrics.REDIS_ERRORS.labels("outbox_wake").inc()
 
     async def drain(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._publisher is not None:
+            await asyncio.gather(self._publisher, return_exceptions=True)
 
 
 async def listen_for_wakes(
