@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLASS_MANAGEMENT_SERVICE_", extra="ignore")
 
     DATABASE_URL: str = "postgresql+asyncpg://huleedu:huleedu@127.0.0.1:5435/class_management"
-    DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
+    DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
     DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
     DATABASE_POOL_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
     DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=10_000, ge=0)
