@@ -4,8 +4,11 @@
 
 1. starts a LocalStack (real PostgreSQL, Redis and a Kafka-protocol broker, no Docker);
 2. migrates a fresh database and creates the topics with the service's own commands;
-3. serves ``python -m services.class_management_service serve`` as a subprocess (the
-   production ASGI server and settings; only the addresses come from the stack);
+3. runs the service as docker-compose.services.yml does: the API,
+   ``python -m services.class_management_service serve`` with RELAY_ENABLED=false, and
+   the outbox relay, ``python -m services.class_management_service relay``, as two
+   subprocesses (the production ASGI server and settings; only the addresses come from
+   the stack). ``--relay-in-process`` serves one process that relays too, for comparison;
 4. seeds data through the HTTP API;
 5. loads every scenario with ``wrk`` from a separate process, at each connection count,
    for ``--duration`` seconds after a ``--warmup``, and measures event delivery with
@@ -347,8 +350,10 @@ def run_command(args: list[str], env: dict[str, str], what: str) -> None:
 
 
 @contextmanager
-def served(command: list[str], env: dict[str, str], base_url: str, log_path: Path) -> Iterator[int]:
-    log(f"serving: {shlex.join(command)} (log: {log_path})")
+def served(
+    command: list[str], env: dict[str, str], base_url: str, log_path: Path, what: str = "service"
+) -> Iterator[int]:
+    log(f"{what}: {shlex.join(command)} (log: {log_path})")
     with open(log_path, "wb") as output:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -358,7 +363,7 @@ def served(command: list[str], env: dict[str, str], base_url: str, log_path: Pat
         while True:
             if process.poll() is not None:
                 raise SystemExit(
-                    f"the service exited with {process.returncode}:\n{log_path.read_text()[-3000:]}"
+                    f"the {what} exited with {process.returncode}:\n" + log_path.read_text()[-3000:]
                 )
             try:
                 status, body = http("GET", base_url + "/healthz", timeout=3)
@@ -367,9 +372,9 @@ def served(command: list[str], env: dict[str, str], base_url: str, log_path: Pat
             except OSError:
                 status, body = 0, None
             if time.monotonic() > deadline:
-                raise SystemExit(f"the service is not healthy after 60 s: {status} {body}")
+                raise SystemExit(f"the {what} is not healthy after 60 s: {status} {body}")
             time.sleep(0.3)
-        log(f"service pid {process.pid} is healthy")
+        log(f"{what} pid {process.pid} is healthy")
         yield process.pid
     finally:
         if process.poll() is None:
@@ -612,6 +617,7 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
         f"load average before the run: {meta['load_before']}, "
         f"after: {meta['load_after']}, pytest processes seen: {meta['pytest_seen']}",
         f"- server: `{meta['serve_command']}`; settings: {meta['settings']}",
+        f"- outbox relay: {meta['relay']}",
         f"- load: wrk {meta['wrk_threads']} thread(s), {fmt(meta['duration'], 0)} s per run "
         f"after a {fmt(meta['warmup'], 0)} s warm-up; the service, PostgreSQL, Redis, "
         "the broker and wrk share the machine",
@@ -649,6 +655,12 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
         "",
         f"- service peak RSS (VmHWM): {meta['rss_peak_mb']:.1f} MB "
         f"(VmRSS at the end: {meta['rss_end_mb']:.1f} MB)",
+        "- relay process peak RSS (VmHWM): "
+        + (
+            f"{meta['relay_rss_peak_mb']:.1f} MB"
+            if meta["relay_rss_peak_mb"] is not None
+            else "none (--relay-in-process: the API process relays)"
+        ),
         f"- service log: {meta['log_lines']} lines, {meta['log_bytes_per_request']:.0f} bytes "
         "per request",
         f"- total benchmark time: {meta['elapsed_s']:.0f} s",
@@ -738,9 +750,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "serve` (for comparing servers)",
     )
     parser.add_argument(
-        "--relay-process",
+        "--relay-in-process",
         action="store_true",
-        help="relay events from a second, unloaded replica (RELAY_ENABLED=false on the loaded one)",
+        help="one process that serves and relays (RELAY_ENABLED=true), instead of the "
+        "production topology: the API with RELAY_ENABLED=false plus the `relay` command",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument(
@@ -781,8 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         env = service_env(stack, database_url, port, args.env)
-        if args.relay_process:
-            env[f"{SERVICE_PREFIX}RELAY_ENABLED"] = "false"
+        # As compose runs it: the loaded API process does not relay, the `relay` one does.
+        env[f"{SERVICE_PREFIX}RELAY_ENABLED"] = "true" if args.relay_in_process else "false"
         python = [sys.executable, "-m", "services.class_management_service"]
         log("migrating and creating topics")
         run_command([*python, "migrate"], env, "migrate")
@@ -793,6 +806,13 @@ def main(argv: list[str] | None = None) -> int:
         meta["serve_command"] = (
             args.serve_command or "python -m services.class_management_service serve"
         )
+        meta["relay"] = (
+            "in the API process (--relay-in-process)"
+            if args.relay_in_process
+            else "`python -m services.class_management_service relay`, a process of its own "
+            "(as in docker-compose.services.yml)"
+        )
+        meta["relay_rss_peak_mb"] = None
         meta["settings"] = ", ".join(
             f"{key.removeprefix(SERVICE_PREFIX)}={env[key]}"
             for key in sorted(env)
@@ -801,23 +821,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         log_path = scratch_dir / "service.log"
         with contextlib.ExitStack() as processes:
-            if args.relay_process:
-                # A second replica that only relays (it gets no requests), woken through
-                # Redis by the loaded one, whose own relay is off.
+            relay_pid = None
+            if not args.relay_in_process:
+                # The outbox relay (it gets no requests), woken through Redis by the API.
                 relay_port = free_port()
-                relay_env = env | {
-                    f"{SERVICE_PREFIX}PORT": str(relay_port),
-                    f"{SERVICE_PREFIX}RELAY_ENABLED": "true",
-                }
-                processes.enter_context(
+                relay_pid = processes.enter_context(
                     served(
-                        serve_command,
-                        relay_env,
+                        [*python, "relay"],
+                        env | {f"{SERVICE_PREFIX}PORT": str(relay_port)},
                         f"http://127.0.0.1:{relay_port}",
                         scratch_dir / "relay.log",
+                        what="relay",
                     )
                 )
-            service_pid = processes.enter_context(served(serve_command, env, base_url, log_path))
+            service_pid = processes.enter_context(
+                served(serve_command, env, base_url, log_path, what="API")
+            )
             log("seeding through the API")
             seeded = seed(base_url)
             total_requests = 0
@@ -842,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
             tree = process_tree(service_pid)
             meta["rss_peak_mb"] = max(proc_status_kb(pid, "VmHWM") for pid in tree) / 1024
             meta["rss_end_mb"] = max(proc_status_kb(pid, "VmRSS") for pid in tree) / 1024
+            if relay_pid is not None:
+                meta["relay_rss_peak_mb"] = proc_status_kb(relay_pid, "VmHWM") / 1024
         log_bytes = log_path.stat().st_size
         with open(log_path, "rb") as handle:
             meta["log_lines"] = sum(1 for _ in handle)

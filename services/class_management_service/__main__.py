@@ -13,7 +13,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply every Alembic migration to DATABASE_URL")
-    commands.add_parser("serve", help="serve HTTP on HOST:PORT and run the outbox relay")
+    commands.add_parser(
+        "serve",
+        help="serve the API on HOST:PORT, with the outbox relay unless RELAY_ENABLED=false",
+    )
+    commands.add_parser(
+        "relay",
+        help="run the outbox relay (always on); serve only health and metrics on HOST:PORT",
+    )
     commands.add_parser("create-topics", help="create every common_core topic on the broker")
     args = parser.parse_args(argv)
 
@@ -25,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.class_management_service.server import serve
 
         serve()
+    elif args.command == "relay":
+        from services.class_management_service.server import relay
+
+        relay()
     elif args.command == "create-topics":
         import asyncio
 

@@ -14,6 +14,7 @@ from services.class_management_service.api.request_context import (
     ServiceApp,
     register_request_hooks,
 )
+from services.class_management_service.api.responses import install_response_encoding
 from services.class_management_service.api.student_routes import student_bp
 from services.class_management_service.config import Settings
 from services.class_management_service.di import (
@@ -24,8 +25,11 @@ from services.class_management_service.di import (
 from services.class_management_service.startup_setup import register_lifecycle
 
 
-def create_app(settings: Settings | None = None, *overrides: Provider) -> Quart:
-    """Build the app; ``overrides`` replace providers of the same types (tests use this)."""
+def create_app(settings: Settings | None = None, *overrides: Provider, api: bool = True) -> Quart:
+    """Build the app; ``overrides`` replace providers of the same types (tests use this).
+
+    ``api=False`` leaves out the /v1 class and student API: only health and metrics are
+    served (the ``relay`` command)."""
     settings = settings or Settings()
     app = ServiceApp(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
@@ -45,11 +49,13 @@ def create_app(settings: Settings | None = None, *overrides: Provider) -> Quart:
         *overrides,
         context={Settings: settings},
     )
+    install_response_encoding(app)  # after QuartSchema: wraps its make_response
     QuartDishka(app=app, container=container)
     register_request_hooks(app)
     register_problem_handlers(app)
     register_lifecycle(app, container, settings)
     app.register_blueprint(health_bp)
-    app.register_blueprint(class_bp)
-    app.register_blueprint(student_bp)
+    if api:
+        app.register_blueprint(class_bp)
+        app.register_blueprint(student_bp)
     return app

@@ -1,4 +1,10 @@
-"""``serve``: the production ASGI server (uvicorn with uvloop and httptools) around the app.
+"""``serve`` and ``relay``: the production ASGI server (uvicorn with uvloop and httptools)
+around the app.
+
+``serve`` answers the API (and, unless RELAY_ENABLED=false, relays the outbox in the same
+process). ``relay`` runs the outbox relay and its Redis wake listener in a process of its
+own that serves only health and metrics: under load, a relay sharing the API's event loop
+waits behind the requests (docs/performance.md).
 
 Every setting here that concerns speed is measured by ``make bench``: see
 docs/performance.md for the numbers behind it.
@@ -16,9 +22,9 @@ from services.class_management_service.config import Settings
 from services.class_management_service.logging_setup import configure_logging
 
 
-def build_app(settings: Settings) -> Quart:
+def build_app(settings: Settings, *, api: bool = True) -> Quart:
     """The app as production serves it: ``create_app`` plus process-level tuning."""
-    app = create_app(settings)
+    app = create_app(settings, api=api)
 
     @app.before_serving
     async def _freeze_startup_objects() -> None:
@@ -34,10 +40,19 @@ def build_app(settings: Settings) -> Quart:
 
 
 def serve(settings: Settings | None = None) -> None:
-    settings = settings or Settings()
+    """The API on HOST:PORT, with the outbox relay unless RELAY_ENABLED=false."""
+    _run(settings or Settings(), api=True)
+
+
+def relay(settings: Settings | None = None) -> None:
+    """The outbox relay, whatever RELAY_ENABLED says; only health and metrics on HOST:PORT."""
+    _run((settings or Settings()).model_copy(update={"RELAY_ENABLED": True}), api=False)
+
+
+def _run(settings: Settings, *, api: bool) -> None:
     configure_logging(settings)
     uvicorn.run(
-        build_app(settings),
+        build_app(settings, api=api),
         host=settings.HOST,
         port=settings.PORT,
         loop="uvloop",

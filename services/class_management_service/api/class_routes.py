@@ -95,10 +95,7 @@ async def list_classes(query_args: ListClassesQuery, service: Service) -> ClassL
         course_code=query_args.course_code,
         updated_since=query_args.updated_since,
     )
-    return ClassListResponse(
-        classes=[ClassResponse.of(record) for record in page.items],
-        pagination=Pagination.of(page),
-    )
+    return ClassListResponse.of(page)
 
 
 @class_bp.get("/<class_id>")

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, g, json
+from quart import Quart, Response, g
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
+from services.class_management_service.api.responses import json_bytes
 from services.class_management_service.exceptions import (
     ClassManagementError,
     ValidationFailedError,
@@ -53,7 +54,7 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    response = Response(json_bytes(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -7,8 +7,9 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from prometheus_client import Counter, Histogram
 from quart import Quart, Request, Response, g, request
 
 from services.class_management_service import metrics
@@ -25,6 +26,7 @@ USER_HEADER = "X-User-ID"
 CORRELATION_HEADER = "X-Correlation-ID"
 MAX_USER_ID_LENGTH = 255
 _JSON_TYPES = ("application/json", "application/problem+json")
+_T = TypeVar("_T")
 
 
 class ServiceRequest(Request):
@@ -89,28 +91,56 @@ def expected_version() -> int | None:
     raise VersionConflictError("If-Match does not name a version of this resource.")
 
 
+def unproxied(proxy: _T) -> _T:
+    """The object behind one of Quart's context-local proxies (``request``, ``g``).
+
+    Every attribute read through a proxy looks the context variable up again (about 1 µs
+    each); the hooks below run on every request and read several, so they look it up once.
+    """
+    return cast(_T, cast(Any, proxy)._get_current_object())
+
+
+_RequestMetrics = tuple[Counter, Histogram]
+_request_metrics: dict[tuple[str, str, int], _RequestMetrics] = {}
+
+
+def _metrics_for(method: str, rule: str, status: int) -> _RequestMetrics:
+    """The labelled children for one (method, route template, status): looked up once."""
+    key = (method, rule, status)
+    children = _request_metrics.get(key)
+    if children is None:
+        children = _request_metrics[key] = (
+            metrics.HTTP_REQUESTS.labels(method, rule, str(status)),
+            metrics.HTTP_REQUEST_DURATION.labels(method, rule),
+        )
+    return children
+
+
 def register_request_hooks(app: Quart) -> None:
     @app.before_request
     async def _open_request() -> Response | None:
-        g.started = time.perf_counter()
-        g.user_id = None
-        raw_correlation = request.headers.get(CORRELATION_HEADER)
+        state = unproxied(g)
+        current = unproxied(request)
+        state.started = time.perf_counter()
+        state.user_id = None
+        headers = current.headers
+        raw_correlation = headers.get(CORRELATION_HEADER)
         try:
             # Absent means "make one"; present but empty is as invalid as any non-UUID.
-            g.correlation_id = (
+            state.correlation_id = (
                 uuid.UUID(raw_correlation) if raw_correlation is not None else uuid.uuid4()
             )
         except ValueError:
-            g.correlation_id = uuid.uuid4()
+            state.correlation_id = uuid.uuid4()
             return problem_response(
                 400,
                 "INVALID_CORRELATION_ID",
                 "Invalid correlation id",
                 f"{CORRELATION_HEADER} must be a UUID.",
             )
-        if not request.path.startswith("/v1/"):
+        if not current.path.startswith("/v1/"):
             return None
-        user_id = (request.headers.get(USER_HEADER) or "").strip()
+        user_id = (headers.get(USER_HEADER) or "").strip()
         if not user_id:
             return problem_response(
                 401, "UNAUTHORIZED", "Unauthorized", f"The {USER_HEADER} header is required."
@@ -122,9 +152,9 @@ def register_request_hooks(app: Quart) -> None:
                 "Invalid user id",
                 f"{USER_HEADER} must be at most {MAX_USER_ID_LENGTH} printable characters.",
             )
-        g.user_id = user_id
-        if request.method in ("POST", "PUT", "PATCH") and await _has_body():
-            if request.mimetype not in _JSON_TYPES:
+        state.user_id = user_id
+        if current.method in ("POST", "PUT", "PATCH") and await _has_body(current):
+            if current.mimetype not in _JSON_TYPES:
                 return problem_response(
                     415,
                     "UNSUPPORTED_MEDIA_TYPE",
@@ -135,35 +165,42 @@ def register_request_hooks(app: Quart) -> None:
 
     @app.after_request
     async def _close_request(response: Response) -> Response:
-        response.headers[CORRELATION_HEADER] = str(getattr(g, "correlation_id", ""))
-        rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
-        metrics.HTTP_REQUESTS.labels(request.method, rule, str(response.status_code)).inc()
-        metrics.HTTP_REQUEST_DURATION.labels(request.method, rule).observe(elapsed)
+        state = unproxied(g)
+        current = unproxied(request)
+        correlation_id = str(getattr(state, "correlation_id", ""))
+        response.headers[CORRELATION_HEADER] = correlation_id
+        url_rule = current.url_rule
+        rule = url_rule.rule if url_rule is not None else "<unmatched>"
+        method = current.method
+        status = response.status_code
+        elapsed = time.perf_counter() - getattr(state, "started", time.perf_counter())
+        requests_total, duration = _metrics_for(method, rule, status)
+        requests_total.inc()
+        duration.observe(elapsed)
         logger.info(
             "%s %s %s %.1fms",
-            request.method,
+            method,
             rule,
-            response.status_code,
+            status,
             elapsed * 1000,
             extra={
-                "method": request.method,
+                "method": method,
                 "route": rule,
-                "status": response.status_code,
+                "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
-                "correlation_id": str(getattr(g, "correlation_id", "")),
-                "user_id": getattr(g, "user_id", None),
+                "correlation_id": correlation_id,
+                "user_id": getattr(state, "user_id", None),
             },
         )
         return response
 
 
-async def _has_body() -> bool:
-    length = request.content_length
+async def _has_body(current: Request) -> bool:
+    length = current.content_length
     if length is not None:
         return length > 0
-    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+    if "chunked" in current.headers.get("Transfer-Encoding", "").lower():
         return True
     # HTTP/2 and later may send a body without Content-Length: look at it (Quart caches it,
     # and a body over MAX_CONTENT_LENGTH is refused here with 413).
-    return bool(await request.get_data())
+    return bool(await current.get_data())

@@ -25,7 +25,6 @@ from services.class_management_service.api_models import (
     EssayLinkResponse,
     EssayListResponse,
     ListStudentsQuery,
-    Pagination,
     ProblemResponse,
     StudentListResponse,
     StudentResponse,
@@ -97,10 +96,7 @@ async def list_students(query_args: ListStudentsQuery, service: Service) -> Stud
         limit=query_args.limit,
         offset=query_args.offset,
     )
-    return StudentListResponse(
-        students=[StudentResponse.of(record) for record in page.items],
-        pagination=Pagination.of(page),
-    )
+    return StudentListResponse.of(page)
 
 
 @student_bp.get("/<student_id>")

@@ -4,8 +4,8 @@ Deselected by default (the root pytest options carry ``-m "not docker"``); askin
 with ``-m docker`` on a machine without a reachable engine fails, it never passes.
 It validates the merged compose files with ``docker compose config``, then (when
 the images can be pulled and built) brings the whole stack up under a separate project
-name, polls http://127.0.0.1:5002/healthz until it answers 200, and always tears the
-stack down again with ``down -v``.
+name, polls http://127.0.0.1:5002/healthz until it answers 200, waits for the relay
+container to be healthy, and always tears the stack down again with ``down -v``.
 
 It publishes the same host ports and container names as the development stack, so stop
 that first (``docker compose -f ... -f ... down``).
@@ -94,13 +94,31 @@ def _bring_up_and_check(project: str) -> None:
     assert json.loads(body)["status"] == "ok"
 
     # Both one-shot jobs ran to completion with exit code 0.
-    jobs = _compose(project, "ps", "--all", "--format", "json")
-    assert jobs.returncode == 0, jobs.stderr
-    text = jobs.stdout.strip()
-    if text.startswith("["):  # older Compose: one JSON array
-        states = json.loads(text)
-    else:  # Compose >= 2.21: one JSON object per line
-        states = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    states = _states(project)
     for job in ("kafka_topic_setup", "class_management_migrate"):
         (entry,) = [state for state in states if state.get("Service") == job]
         assert entry.get("ExitCode") == 0, entry
+
+    # The relay container (no published port) passes its own /healthz healthcheck.
+    relay = _relay_state(project)
+    while relay.get("Health") != "healthy" and time.monotonic() < deadline:
+        time.sleep(3)
+        relay = _relay_state(project)
+    assert relay.get("State") == "running" and relay.get("Health") == "healthy", relay
+
+
+def _states(project: str) -> list[dict[str, object]]:
+    """``docker compose ps --all``: one entry per container."""
+    ps = _compose(project, "ps", "--all", "--format", "json")
+    assert ps.returncode == 0, ps.stderr
+    text = ps.stdout.strip()
+    if text.startswith("["):  # older Compose: one JSON array
+        states: list[dict[str, object]] = json.loads(text)
+        return states
+    # Compose >= 2.21: one JSON object per line
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def _relay_state(project: str) -> dict[str, object]:
+    (entry,) = [s for s in _states(project) if s.get("Service") == "class_management_relay"]
+    return entry

@@ -37,12 +37,14 @@ SERVICE_PYPROJECT = REPO_ROOT / "services" / "class_management_service" / "pypro
 NETWORK = "huleedu_internal_network"
 ENV_PREFIX = "CLASS_MANAGEMENT_SERVICE_"
 ENTRY = ["python", "-m", "services.class_management_service"]
-SERVICE = "class_management_service"
+SERVICE = "class_management_service"  # the API; its relay is off
+RELAY = "class_management_relay"  # the outbox relay, in a process of its own
 MIGRATE = "class_management_migrate"
 TOPIC_SETUP = "kafka_topic_setup"
 DB = "class_management_db"
 ONE_SHOTS = (MIGRATE, TOPIC_SETUP)
-CMS_IMAGE_SERVICES = (SERVICE, MIGRATE, TOPIC_SETUP)
+LONG_RUNNING = (SERVICE, RELAY)
+CMS_IMAGE_SERVICES = (SERVICE, RELAY, MIGRATE, TOPIC_SETUP)
 #: Settings with no default that is right inside a container (the defaults point at 127.0.0.1).
 CONTAINER_REQUIRED = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")
 DEPENDS_ON_CONDITIONS = {
@@ -334,7 +336,7 @@ def _settings_port_default() -> int:
 def test_both_compose_files_parse_and_define_services() -> None:
     infra, services = _files()
     assert {"kafka", TOPIC_SETUP, "redis", DB} <= set(infra["services"])
-    assert {MIGRATE, SERVICE} <= set(services["services"])
+    assert {MIGRATE, SERVICE, RELAY} <= set(services["services"])
 
 
 def test_every_depends_on_target_exists_with_a_known_condition() -> None:
@@ -352,6 +354,7 @@ def test_service_waits_for_healthy_infrastructure_and_finished_one_shots() -> No
     assert depends["redis"] == "service_healthy"
     assert depends[TOPIC_SETUP] == "service_completed_successfully"
     assert depends[MIGRATE] == "service_completed_successfully"
+    assert _depends_on(_services()[RELAY]) == depends
     assert _depends_on(_services()[MIGRATE]) == {DB: "service_healthy"}
     assert _depends_on(_services()[TOPIC_SETUP]) == {"kafka": "service_healthy"}
 
@@ -415,14 +418,15 @@ def test_published_ports() -> None:
     assert _ports(services[DB]) == [_Port("127.0.0.1", 5435, 5432, "tcp")]
     for infra in ("kafka", "redis", DB):
         assert all(port.host_ip == "127.0.0.1" for port in _ports(services[infra])), infra
-    for one_shot in ONE_SHOTS:
-        assert not _ports(services[one_shot])
+    for internal in (*ONE_SHOTS, RELAY):
+        assert not _ports(services[internal]), internal
 
 
 def test_container_names_are_unique() -> None:
     names = [s["container_name"] for s in _services().values() if "container_name" in s]
     assert len(names) == len(set(names))
     assert _services()[SERVICE]["container_name"] == "huleedu_class_management_service"
+    assert _services()[RELAY]["container_name"] == "huleedu_class_management_relay"
 
 
 def test_kafka_is_a_single_node_kraft_broker_reachable_as_kafka_9092() -> None:
@@ -467,7 +471,7 @@ def test_database_credentials_come_from_env_with_defaults() -> None:
 )
 def test_database_url_matches_the_database_container(env: dict[str, str]) -> None:
     db_env = _environment(_services()[DB], env)
-    for name in (SERVICE, MIGRATE):
+    for name in (SERVICE, RELAY, MIGRATE):
         url = urlsplit(_environment(_services()[name], env)[ENV_PREFIX + "DATABASE_URL"])
         assert url.scheme == "postgresql+asyncpg"
         assert (url.hostname, url.port) == (DB, 5432)
@@ -489,9 +493,10 @@ def test_every_cms_variable_is_a_settings_field() -> None:
 
 def test_settings_without_a_container_default_are_set() -> None:
     services = _services()
-    service_env = _environment(services[SERVICE])
-    for setting in CONTAINER_REQUIRED:
-        assert service_env.get(ENV_PREFIX + setting), f"{SERVICE} must set {setting}"
+    for name in LONG_RUNNING:
+        service_env = _environment(services[name])
+        for setting in CONTAINER_REQUIRED:
+            assert service_env.get(ENV_PREFIX + setting), f"{name} must set {setting}"
     assert _environment(services[MIGRATE]).get(ENV_PREFIX + "DATABASE_URL")
     assert _environment(services[TOPIC_SETUP]).get(ENV_PREFIX + "KAFKA_BOOTSTRAP_SERVERS")
 
@@ -510,17 +515,20 @@ def test_compose_settings_validate_and_point_at_compose_hostnames(
             assert urlsplit(settings.DATABASE_URL).hostname == DB
         else:
             assert settings.KAFKA_BOOTSTRAP_SERVERS == "kafka:9092"
-        if name == SERVICE:
+        if name in LONG_RUNNING:
             assert urlsplit(settings.REDIS_URL).hostname == "redis"
             assert urlsplit(settings.REDIS_URL).port == 6379
             assert settings.KAFKA_ENABLE_IDEMPOTENCE is True
             assert settings.HOST == "0.0.0.0"
             assert settings.PORT == 5002
+        if name == SERVICE:
+            assert settings.RELAY_ENABLED is False
 
 
-def test_urls_name_services_that_exist() -> None:
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_urls_name_services_that_exist(name: str) -> None:
     services = _services()
-    env = _environment(services[SERVICE])
+    env = _environment(services[name])
     for key in ("DATABASE_URL", "REDIS_URL"):
         host = urlsplit(env[ENV_PREFIX + key]).hostname
         assert host in services, f"{key} names {host}, which is not a compose service"
@@ -570,18 +578,41 @@ def test_cms_image_is_built_from_the_repository_root() -> None:
         assert (REPO_ROOT / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
 
 
-def test_service_port_and_healthcheck_agree_with_settings() -> None:
-    service = _services()[SERVICE]
+@pytest.mark.parametrize(("name", "command"), [(SERVICE, "serve"), (RELAY, "relay")])
+def test_service_port_and_healthcheck_agree_with_settings(name: str, command: str) -> None:
+    service = _services()[name]
     port = int(_environment(service)[ENV_PREFIX + "PORT"])
     assert port == _settings_port_default()
-    assert _command(service) == [*ENTRY, "serve"]
-    assert [p.target for p in _ports(service)] == [port]
+    assert _command(service) == [*ENTRY, command]
+    if name == SERVICE:
+        assert [p.target for p in _ports(service)] == [port]
+    # Each container probes its own /healthz (the relay's checks Kafka and the relay too).
     check = " ".join(service["healthcheck"]["test"])
     assert f"127.0.0.1:{port}/healthz" in check
     assert service["healthcheck"]["test"][:2] == ["CMD", "python"]
+    assert not service["healthcheck"].get("disable")
+    assert str(service["restart"]) == "unless-stopped"
 
 
-@pytest.mark.parametrize("command", ["serve", "migrate", "create-topics"])
+def test_api_has_its_relay_off_and_only_the_relay_service_relays() -> None:
+    services = _services()
+    api_env = _environment(services[SERVICE])
+    assert api_env[ENV_PREFIX + "RELAY_ENABLED"] == "false"
+    relaying = [
+        name
+        for name, service in services.items()
+        if service.get("command") and _command(service)[len(ENTRY) :] == ["relay"]
+    ]
+    assert relaying == [RELAY]
+    # The relay runs with the API's settings, apart from RELAY_ENABLED (`relay` ignores it).
+    relay_env = _environment(services[RELAY])
+    assert ENV_PREFIX + "RELAY_ENABLED" not in relay_env
+    assert relay_env == {
+        key: value for key, value in api_env.items() if key != ENV_PREFIX + "RELAY_ENABLED"
+    }
+
+
+@pytest.mark.parametrize("command", ["serve", "relay", "migrate", "create-topics"])
 def test_commands_used_by_compose_and_the_image_exist(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

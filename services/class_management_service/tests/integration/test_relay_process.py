@@ -1,0 +1,188 @@
+"""The deployed topology: ``serve`` with RELAY_ENABLED=false plus ``relay``, two processes.
+
+Both are real subprocesses on the devstack's PostgreSQL, Redis and broker, sharing one
+fresh migrated database, as docker-compose.services.yml runs them. A class created through
+the API process reaches the broker through the relay process, woken over Redis; the relay
+process serves health and metrics but not the API; both stop cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+from common_core.events import ClassCreatedV1, topic_for
+from redis.asyncio import Redis
+
+from services.class_management_service.implementations.redis_outbox_waker_impl import (
+    WAKE_CHANNEL,
+)
+from services.class_management_service.tests.reliability.service_process import (
+    ENV_PREFIX,
+    REPO_ROOT,
+    free_port,
+    service_env,
+)
+from services.class_management_service.tests.support.kafka_events import EventCollector
+
+pytestmark = pytest.mark.timeout(180)
+
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+class _Command:
+    """``python -m services.class_management_service <command>`` on a free port."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log: IO[bytes] = open(log_path, "wb")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "services.class_management_service", command],
+            cwd=REPO_ROOT,
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)},
+                **env,
+                ENV_PREFIX + "HOST": "127.0.0.1",
+                ENV_PREFIX + "PORT": str(self.port),
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_healthy(self) -> None:
+        """Until ``/healthz`` answers 200 (every dependency this process needs is up)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            assert self._process.poll() is None, f"exited while starting:\n{self.log()}"
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=3).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"not healthy within {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
+
+    def stop(self) -> int:
+        """SIGTERM (SIGKILL if that takes over 30 s, which fails the test); the exit code."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        self._log.close()
+        return self._process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def _metric(client: httpx.AsyncClient, base_url: str, name: str) -> float:
+    for line in (await client.get(base_url + "/metrics")).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not among the metrics of {base_url}")
+
+
+async def _wake_subscribers(redis_url: str) -> int:
+    client = Redis.from_url(redis_url)
+    try:
+        ((_, count),) = await client.pubsub_numsub(WAKE_CHANNEL)
+        return int(count)
+    finally:
+        await client.aclose()
+
+
+async def test_api_process_and_relay_process_deliver_events_together(
+    database_url: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    events: EventCollector,
+    tmp_path: Path,
+) -> None:
+    # Relay off for both in the environment: `relay` turns it on whatever the variable says.
+    # The relay polls only every 30 s, so an event delivered within 10 s was woken over Redis.
+    env = service_env(
+        database_url,
+        redis_url,
+        kafka_bootstrap,
+        RELAY_ENABLED="false",
+        RELAY_POLL_INTERVAL_SECONDS=30,
+        LOG_LEVEL="INFO",
+    )
+    subscribers_before = await _wake_subscribers(redis_url)
+    api = _Command("serve", env, tmp_path / "api.log")
+    relay = _Command("relay", env, tmp_path / "relay.log")
+    try:
+        api.wait_healthy()
+        relay.wait_healthy()
+        deadline = time.monotonic() + 10
+        while await _wake_subscribers(redis_url) <= subscribers_before:
+            assert time.monotonic() < deadline, "the relay never subscribed to its wake-ups"
+            await asyncio.sleep(0.1)
+
+        async with httpx.AsyncClient(timeout=10) as client:
+            api_health: Any = (await client.get(api.base_url + "/healthz")).json()
+            assert api_health["dependencies"]["relay"]["status"] == "disabled"
+            relay_health: Any = (await client.get(relay.base_url + "/healthz")).json()
+            assert relay_health["status"] == "ok", relay_health
+            assert relay_health["dependencies"]["relay"]["status"] == "ok"
+            assert relay_health["dependencies"]["kafka"]["status"] == "ok"
+
+            correlation_id = str(uuid.uuid4())
+            headers = {
+                "X-User-ID": f"teacher-{uuid.uuid4().hex[:8]}",
+                "X-Correlation-ID": correlation_id,
+            }
+            created = await client.post(
+                api.base_url + "/v1/classes",
+                json={"name": "9A", "course_codes": ["ENG5"]},
+                headers=headers,
+            )
+            assert created.status_code == 201, created.text
+            class_id = created.json()["id"]
+
+            (event,) = await events.wait_for(
+                lambda e: e.topic == topic_for(ClassCreatedV1) and e.key == class_id.encode(),
+                timeout=10,
+            )
+            assert isinstance(event.envelope.data, ClassCreatedV1)
+            assert str(event.envelope.correlation_id) == correlation_id
+            # Published by the relay process, not by the API process.
+            assert await _metric(client, relay.base_url, "cms_outbox_published_total") == 1
+            assert await _metric(client, api.base_url, "cms_outbox_published_total") == 0
+
+            # The relay process serves health and metrics only, not the API.
+            listed = await client.get(relay.base_url + "/v1/classes", headers=headers)
+            assert listed.status_code == 404, listed.text
+            posted = await client.post(
+                relay.base_url + "/v1/classes", json={"name": "9B"}, headers=headers
+            )
+            assert posted.status_code == 404, posted.text
+            assert (await client.get(relay.base_url + "/healthz/live")).status_code == 200
+            listed = await client.get(api.base_url + "/v1/classes", headers=headers)
+            assert listed.status_code == 200, listed.text
+    finally:
+        stopped = {"api": api.stop(), "relay": relay.stop()}
+
+    for name, process in (("api", api), ("relay", relay)):
+        output = process.log()
+        # uvicorn finishes its graceful shutdown, then re-raises the signal it got.
+        assert stopped[name] in (0, -signal.SIGTERM), f"{name}: {stopped[name]}\n{output}"
+        assert "Application shutdown complete" in output, output
+        assert "Class Management Service stopped" in output, output
+    assert "Class Management Service started (relay off)" in api.log()
+    assert "Class Management Service started (relay on)" in relay.log()
