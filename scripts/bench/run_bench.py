@@ -151,6 +151,7 @@ class RunResult:
     postgres_cpu_pct: float
     machine_busy_pct: float
     pg_sessions_opened: int
+    relay_cpu_pct: float | None = None
     ratio_healthz: float | None = None
     ratio_live: float | None = None
     event: dict[str, Any] | None = None
@@ -519,6 +520,7 @@ def measure(
     args: argparse.Namespace,
     base_url: str,
     service_pid: int,
+    relay_pid: int | None,
     postgres_pids: Callable[[], list[int]],
     bootstrap: str,
     database_url: str,
@@ -538,6 +540,7 @@ def measure(
     )
     postmaster = min(postgres_pids(), default=None)  # the first PostgreSQL process started
     service_before = tree_ticks(service_pid)
+    relay_before = tree_ticks(relay_pid) if relay_pid is not None else {}
     pg_before = postgres_ticks(postgres_pids(), postmaster)
     sessions_before = pg_sessions(database_url)
     machine_before = machine_ticks()
@@ -550,6 +553,15 @@ def measure(
         / CLOCK_TICKS
     )
     service_cpu = service_cpu_s / elapsed * 100
+    relay_cpu = None
+    if relay_pid is not None:
+        relay_after = tree_ticks(relay_pid)
+        relay_cpu = (
+            sum(max(ticks - relay_before.get(pid, 0), 0) for pid, ticks in relay_after.items())
+            / CLOCK_TICKS
+            / elapsed
+            * 100
+        )
     pg_after = postgres_ticks(postgres_pids(), postmaster)
     pg_cpu = (
         sum(max(ticks - pg_before.get(pid, 0), 0) for pid, ticks in pg_after.items())
@@ -594,6 +606,7 @@ def measure(
         postgres_cpu_pct=pg_cpu,
         machine_busy_pct=machine_busy,
         pg_sessions_opened=sessions_opened,
+        relay_cpu_pct=relay_cpu,
     )
     if probe is not None:
         run.event = finish_probe(probe)
@@ -623,8 +636,8 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
         "the broker and wrk share the machine",
         "",
         "| scenario | conns | req/s | p50 ms | p99 ms | errors | vs /healthz | vs live "
-        "| svc CPU % | svc CPU µs/req | pg CPU % | pg sessions |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| svc CPU % | svc CPU µs/req | pg CPU % | pg sessions | machine busy % |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for run in results:
         lines.append(
@@ -632,7 +645,7 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
             f"| {fmt(run.p99_ms)} | {run.errors} | {fmt(run.ratio_healthz, 2)} "
             f"| {fmt(run.ratio_live, 2)} | {run.service_cpu_pct:.0f} "
             f"| {run.service_cpu_us_per_request:.0f} | {run.postgres_cpu_pct:.0f} "
-            f"| {run.pg_sessions_opened} |"
+            f"| {run.pg_sessions_opened} | {run.machine_busy_pct:.0f} |"
         )
     events = [run for run in results if run.event is not None]
     if events:
@@ -641,15 +654,16 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
             "Event delivery, 201 response -> consumed from the broker (probe: 20 POST/s with "
             "its own X-Correlation-ID, under the POST /v1/classes load):",
             "",
-            "| wrk conns | events | p50 ms | p99 ms | max ms | missing | probe HTTP p99 ms |",
-            "|--:|--:|--:|--:|--:|--:|--:|",
+            "| wrk conns | events | p50 ms | p99 ms | max ms | missing | probe HTTP p99 ms "
+            "| relay CPU % |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for run in events:
             event = run.event or {}
             lines.append(
                 f"| {run.connections} | {event['delivered']} | {fmt(event['p50_ms'])} "
                 f"| {fmt(event['p99_ms'])} | {fmt(event['max_ms'])} | {event['missing']} "
-                f"| {fmt(event['http_p99_ms'])} |"
+                f"| {fmt(event['http_p99_ms'])} | {fmt(run.relay_cpu_pct, 0)} |"
             )
     lines += [
         "",
@@ -849,6 +863,7 @@ def main(argv: list[str] | None = None) -> int:
                         args,
                         base_url,
                         service_pid,
+                        relay_pid,
                         lambda: stack.pids("postgres"),
                         stack.kafka_bootstrap,
                         database_url,
