@@ -1,24 +1,24 @@
 """Serve the Class Management Service with experimental changes, for the benchmark only.
 
     uv run python scripts/bench/run_bench.py \\
-        --serve-command "python scripts/bench/variants.py no-pre-ping fast-json"
+        --serve-command "python scripts/bench/variants.py workers=2"
 
 Each named variant patches the running process (never a file), so a change to the service
 can be measured before anyone makes it. docs/performance.md records what each gave.
 Production serves with ``python -m services.class_management_service serve``; nothing
 here is used by it. The app is built by ``server.build_app``, as production builds it.
 
+Variants measured earlier and since made part of the service (no pre-ping, reads without
+BEGIN/COMMIT, JSON encoded by pydantic-core, no headers dict) are gone from this list; the
+pre-ping can still be turned back on with ``--env DATABASE_POOL_PRE_PING=true``.
+
 Variants:
   server=uvicorn      uvicorn + uvloop + httptools, as server.py (the default)
   server=uvicorn-h11  uvicorn + uvloop with the pure-Python h11 parser
   server=hypercorn    hypercorn on uvloop
   server=granian      granian (Rust HTTP server; needs `uv run --with granian`)
-  workers=N           N server processes (uvicorn or granian), each with its own pool and relay
-  no-pre-ping         the engine without pool_pre_ping (one round trip less per checkout)
+  workers=N           N server processes (uvicorn or granian), each with its own pool
   stmt-cache=N        SQLAlchemy's asyncpg prepared-statement cache size (default 100)
-  fast-json           JSON responses encoded by pydantic_core.to_json (keys not sorted)
-  plain-headers       routes return werkzeug Headers, not a dict quart-schema converts
-  read-autocommit     reads without BEGIN/COMMIT (AUTOCOMMIT on the read-only methods)
   no-metrics          Prometheus observations of the request hook skipped
   no-gc-freeze        without server.build_app's gc.freeze() after start-up (as before it)
   gc-threshold=N      gc.set_threshold(N, 10, 10) (Python's default first threshold is 700)
@@ -39,15 +39,6 @@ from services.class_management_service.config import Settings
 from services.class_management_service.logging_setup import configure_logging
 from services.class_management_service.server import build_app
 
-READ_METHODS = (
-    "get_class",
-    "list_classes",
-    "get_roster",
-    "get_student",
-    "list_students",
-    "list_student_essays",
-)
-
 
 def _patch_engine(**changes: Any) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -61,7 +52,7 @@ def _patch_engine(**changes: Any) -> None:
             "pool_size": settings.DATABASE_POOL_SIZE,
             "max_overflow": settings.DATABASE_MAX_OVERFLOW,
             "pool_timeout": settings.DATABASE_POOL_TIMEOUT_SECONDS,
-            "pool_pre_ping": True,
+            "pool_pre_ping": settings.DATABASE_POOL_PRE_PING,
             "connect_args": {
                 "timeout": settings.DATABASE_CONNECT_TIMEOUT_SECONDS,
                 "command_timeout": settings.DATABASE_STATEMENT_TIMEOUT_MS / 1000 or None,
@@ -79,74 +70,6 @@ def _patch_engine(**changes: Any) -> None:
         return create_async_engine(url, **options)
 
     di.build_engine = build_engine
-
-
-def _patch_fast_json(app: Any) -> None:
-    from pydantic_core import to_json, to_jsonable_python
-    from quart.json.provider import DefaultJSONProvider
-
-    class FastJSONProvider(DefaultJSONProvider):
-        def dumps(self, obj: Any, **kwargs: Any) -> str:
-            return to_json(obj, fallback=to_jsonable_python).decode()
-
-        def response(self, *args: Any, **kwargs: Any) -> Any:
-            data = args[0] if len(args) == 1 else (args or kwargs)
-            return self._app.response_class(
-                to_json(data, fallback=to_jsonable_python), mimetype=self.mimetype
-            )
-
-    app.json = FastJSONProvider(app)
-
-
-def _patch_plain_headers() -> None:
-    from werkzeug.datastructures import Headers
-
-    from services.class_management_service.api import class_routes, student_routes
-    from services.class_management_service.api.request_context import etag_for
-
-    class _Headers(Headers):
-        def __setitem__(self, key: Any, value: Any) -> None:
-            self.set(key, value)
-
-    def class_response(response: Any, status: int) -> Any:
-        return response, status, _Headers({"ETag": etag_for(response.version)})
-
-    class_routes._class_response = class_response
-    student_routes._student_response = class_response
-
-
-def _patch_read_autocommit() -> None:
-    from contextlib import asynccontextmanager
-
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    from services.class_management_service.implementations import (
-        class_repository_postgres_impl as repository,
-    )
-
-    cls = repository.PostgreSQLClassRepositoryImpl
-    original_init = cls.__init__
-    original_transaction = cls._transaction
-
-    def init(self: Any, engine: Any) -> None:
-        original_init(self, engine)
-        self._read_sessions = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-            autoflush=False,
-        )
-
-    @asynccontextmanager
-    async def transaction(self: Any, operation: str) -> Any:
-        if operation not in READ_METHODS:
-            async with original_transaction(self, operation) as session:
-                yield session
-            return
-        async with self._read_sessions() as session:
-            yield session
-
-    cls.__init__ = init  # type: ignore[method-assign]
-    cls._transaction = transaction  # type: ignore[method-assign]
 
 
 def _patch_no_metrics() -> None:
@@ -181,23 +104,15 @@ def build(variants: list[str]) -> tuple[Any, Settings, str]:
             import gc
 
             gc.set_threshold(int(value), 10, 10)
-        elif name == "no-pre-ping":
-            engine_changes["pool_pre_ping"] = False
         elif name == "stmt-cache":
             engine_changes["prepared_statement_cache_size"] = int(value)
-        elif name == "plain-headers":
-            _patch_plain_headers()
-        elif name == "read-autocommit":
-            _patch_read_autocommit()
         elif name == "no-metrics":
             _patch_no_metrics()
-        elif name != "fast-json":
+        else:
             raise SystemExit(f"unknown variant {variant!r}\n{__doc__}")
     if engine_changes:
         _patch_engine(**engine_changes)
     app = create_app(settings) if "no-gc-freeze" in variants else build_app(settings)
-    if "fast-json" in variants:
-        _patch_fast_json(app)
     return app, settings, server
 
 

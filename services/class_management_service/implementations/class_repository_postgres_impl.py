@@ -1,18 +1,18 @@
-"""PostgreSQL repository. It owns its connections: one per operation, taken from the engine's
-pool and returned here.
+"""PostgreSQL repository. It owns its sessions: one ``AsyncSession`` per operation, opened on
+the one engine (and its pool) and closed here; never one shared or injected.
 
 Every statement is built once, at import, with named parameters, so a call only binds
 values (SQLAlchemy's compiled cache and asyncpg's prepared statements do the rest). An
 operation costs as few round trips as its guarantees allow:
 
-* a read is one statement on an AUTOCOMMIT connection (no BEGIN/COMMIT): a single
+* a read is one statement on an AUTOCOMMIT session (no BEGIN/COMMIT): a single
   statement is atomic on its own; pages carry their total as ``count(*) OVER ()``;
 * creating a class or a student is one statement too: PostgreSQL's data-modifying CTEs
   insert the row, its memberships and its outbox event together, all or nothing;
 * an update or delete is a transaction of three statements: the change with ``RETURNING``,
   its outbox event, and COMMIT; its version check is part of the change's WHERE clause.
 
-Rows become frozen records before the connection is returned: nothing lazy leaves here.
+Rows become frozen records before the session is returned: nothing lazy leaves here.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, array_agg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
 
 from common_core import CourseCode, PersonNameV1
@@ -427,17 +427,19 @@ class PostgreSQLClassRepositoryImpl:
     """The ``ClassRepositoryProtocol`` on PostgreSQL, sharing one engine (and its pool)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        # Same pool; statements on it run without BEGIN/COMMIT (one statement, atomic alone).
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # Same pool; statements run without BEGIN/COMMIT (one statement is atomic alone).
+        self._autocommit_sessions = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+        )
         self._course_ids: dict[CourseCode, uuid.UUID] = {}
         self._course_codes: dict[uuid.UUID, CourseCode] = {}
 
     @asynccontextmanager
-    async def _connection(
-        self, operation: str, *, transaction: bool
-    ) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection for one operation: in a transaction, or AUTOCOMMIT.
+    async def _session(self, operation: str, *, transaction: bool) -> AsyncIterator[AsyncSession]:
+        """A session of its own for one operation: in a transaction, or AUTOCOMMIT.
 
         The transaction commits when the block succeeds and rolls back on any exception;
         database outages become DependencyUnavailableError (a 503), and every operation is
@@ -446,11 +448,11 @@ class PostgreSQLClassRepositoryImpl:
         started = perf_counter()
         try:
             if transaction:
-                async with self._engine.begin() as connection:
-                    yield connection
+                async with self._sessions() as session, session.begin():
+                    yield session
             else:
-                async with self._autocommit.connect() as connection:
-                    yield connection
+                async with self._autocommit_sessions() as session:
+                    yield session
         except ClassManagementError as error:
             metrics.DB_OPERATION_ERRORS.labels(operation, type(error).__name__).inc()
             raise
@@ -465,13 +467,13 @@ class PostgreSQLClassRepositoryImpl:
     async def _read(
         self, operation: str, statement: Executable, params: Mapping[str, Any]
     ) -> list[Row[Any]]:
-        """One read-only statement. A pooled connection that the database dropped (a
+        """One read-only statement. A pooled session that the database dropped (a
         PostgreSQL restart) is detected by the statement failing; such a read is tried once
-        more on a new connection, as reads are safe to repeat."""
+        more on a new session, as reads are safe to repeat."""
         for attempt in (1, 2):
             try:
-                async with self._connection(operation, transaction=False) as connection:
-                    return list(await connection.execute(statement, params))
+                async with self._session(operation, transaction=False) as session:
+                    return list(await session.execute(statement, params))
             except DependencyUnavailableError as error:
                 cause = error.__cause__
                 stale = isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
@@ -481,15 +483,15 @@ class PostgreSQLClassRepositoryImpl:
 
     # -- helpers --------------------------------------------------------------------
 
-    async def _load_courses(self, connection: AsyncConnection) -> None:
+    async def _load_courses(self, session: AsyncSession) -> None:
         # Courses are seeded by a migration and never change at run time: read them once.
         if not self._course_ids:
-            rows = await connection.execute(COURSE_IDS)
+            rows = await session.execute(COURSE_IDS)
             self._course_ids = {CourseCode(row.course_code): row.id for row in rows}
             self._course_codes = {course_id: code for code, course_id in self._course_ids.items()}
 
-    async def _course_id(self, connection: AsyncConnection, code: CourseCode) -> uuid.UUID:
-        await self._load_courses(connection)
+    async def _course_id(self, session: AsyncSession, code: CourseCode) -> uuid.UUID:
+        await self._load_courses(session)
         course_id = self._course_ids.get(code)
         if course_id is None:
             raise CourseNotFoundError(f"Course {code} is not available.")
@@ -497,25 +499,25 @@ class PostgreSQLClassRepositoryImpl:
 
     @staticmethod
     async def _why_unchanged(
-        connection: AsyncConnection,
+        session: AsyncSession,
         versions: Select[Any],
         params: Mapping[str, Any],
         expected_version: int | None,
     ) -> None:
         """After a guarded change matched no row: raise if the row is there but stale."""
-        version = (await connection.execute(versions, params)).scalar_one_or_none()
+        version = (await session.execute(versions, params)).scalar_one_or_none()
         if version is not None and expected_version is not None:
             raise VersionConflictError(
                 f"The resource is at version {version}, not {expected_version}."
             )
 
     async def _require_owned_classes(
-        self, user_id: str, class_ids: Sequence[uuid.UUID], connection: AsyncConnection
+        self, user_id: str, class_ids: Sequence[uuid.UUID], session: AsyncSession
     ) -> None:
         wanted = set(class_ids)
         if not wanted:
             return
-        rows = await connection.execute(
+        rows = await session.execute(
             OWNED_CLASS_IDS, {"class_ids": list(wanted), "user_id": user_id}
         )
         missing = sorted(str(class_id) for class_id in wanted - {row.id for row in rows})
@@ -527,7 +529,7 @@ class PostgreSQLClassRepositoryImpl:
     async def create_class(
         self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
     ) -> ClassRecord:
-        async with self._connection("create_class", transaction=False) as connection:
+        async with self._session("create_class", transaction=False) as session:
             now = datetime.now(UTC)
             record = ClassRecord(
                 id=uuid.uuid4(),
@@ -539,12 +541,12 @@ class PostgreSQLClassRepositoryImpl:
                 updated_at=now,
                 version=1,
             )
-            await connection.execute(
+            await session.execute(
                 CREATE_CLASS,
                 {
                     "class_id": record.id,
                     "name": name,
-                    "course_id": await self._course_id(connection, course_code),
+                    "course_id": await self._course_id(session, course_code),
                     "user_id": user_id,
                     "now": now,
                     **_event_params(event(record)),
@@ -599,16 +601,16 @@ class PostgreSQLClassRepositoryImpl:
                     f"The resource is at version {current.version}, not {expected_version}."
                 )
             return current
-        async with self._connection("update_class", transaction=True) as connection:
+        async with self._session("update_class", transaction=True) as session:
             row = (
-                await connection.execute(
+                await session.execute(
                     _update_class_statement(expected_version is not None),
                     {
                         **key,
                         "expected_version": expected_version,
                         "name": name,
                         "course_id": (
-                            await self._course_id(connection, course_code)
+                            await self._course_id(session, course_code)
                             if course_code is not None
                             else None
                         ),
@@ -617,10 +619,10 @@ class PostgreSQLClassRepositoryImpl:
                 )
             ).one_or_none()
             if row is None:
-                await self._why_unchanged(connection, CLASS_VERSION, key, expected_version)
+                await self._why_unchanged(session, CLASS_VERSION, key, expected_version)
                 return None
             record = _class_record(row)
-            await connection.execute(INSERT_EVENT, _event_params(event(record)))
+            await session.execute(INSERT_EVENT, _event_params(event(record)))
             return record
 
     async def delete_class(
@@ -652,18 +654,18 @@ class PostgreSQLClassRepositoryImpl:
         event: EventFactory[RecordT],
     ) -> bool:
         """Delete an owned row (if at the expected version) and write the event of its end."""
-        async with self._connection(operation, transaction=True) as connection:
+        async with self._session(operation, transaction=True) as session:
             row = (
-                await connection.execute(
+                await session.execute(
                     _delete_statement(table, expected_version is not None),
                     {**key, "expected_version": expected_version},
                 )
             ).one_or_none()
             if row is None:
                 versions = CLASS_VERSION if table is classes else STUDENT_VERSION
-                await self._why_unchanged(connection, versions, key, expected_version)
+                await self._why_unchanged(session, versions, key, expected_version)
                 return False
-            await connection.execute(INSERT_EVENT, _event_params(event(gone(row))))
+            await session.execute(INSERT_EVENT, _event_params(event(gone(row))))
             return True
 
     async def get_roster(
@@ -705,10 +707,10 @@ class PostgreSQLClassRepositoryImpl:
             updated_at=now,
             version=1,
         )
-        async with self._connection("create_student", transaction=False) as connection:
+        async with self._session("create_student", transaction=False) as session:
             try:
                 created = (
-                    await connection.execute(
+                    await session.execute(
                         CREATE_STUDENT,
                         {
                             "student_id": record.id,
@@ -728,7 +730,7 @@ class PostgreSQLClassRepositoryImpl:
                 raise self._integrity_error(error, email) from error
             if not created:
                 # Nothing was written: name the classes that are not the user's.
-                await self._require_owned_classes(user_id, unique_class_ids, connection)
+                await self._require_owned_classes(user_id, unique_class_ids, session)
                 raise ClassNotFoundError("A class was deleted while the student was saved.")
             return record
 
@@ -771,10 +773,10 @@ class PostgreSQLClassRepositoryImpl:
         event: EventFactory[StudentRecord],
     ) -> StudentRecord | None:
         key = {"user_id": user_id, "student_id": student_id}
-        async with self._connection("update_student", transaction=True) as connection:
+        async with self._session("update_student", transaction=True) as session:
             # Lock the student first: memberships change in several statements.
             version = (
-                await connection.execute(STUDENT_VERSION.with_for_update(), key)
+                await session.execute(STUDENT_VERSION.with_for_update(), key)
             ).scalar_one_or_none()
             if version is None:
                 return None
@@ -783,7 +785,7 @@ class PostgreSQLClassRepositoryImpl:
                     f"The resource is at version {version}, not {expected_version}."
                 )
             await self._require_owned_classes(
-                user_id, (*changes.add_class_ids, *changes.remove_class_ids), connection
+                user_id, (*changes.add_class_ids, *changes.remove_class_ids), session
             )
             values: dict[str, Any] = {
                 field: getattr(changes, field)
@@ -793,27 +795,25 @@ class PostgreSQLClassRepositoryImpl:
             if values or changes.add_class_ids or changes.remove_class_ids:
                 values |= {"version": students.c.version + 1, "updated_at": datetime.now(UTC)}
                 try:
-                    await self._change_student(connection, student_id, values, changes)
+                    await self._change_student(session, student_id, values, changes)
                 except exc.IntegrityError as error:
                     raise self._integrity_error(error, changes.email) from error
-            row = (await connection.execute(GET_STUDENT, key)).one()
+            row = (await session.execute(GET_STUDENT, key)).one()
             record = _student_record(row)
             if record.version != version:
-                await connection.execute(INSERT_EVENT, _event_params(event(record)))
+                await session.execute(INSERT_EVENT, _event_params(event(record)))
             return record
 
     @staticmethod
     async def _change_student(
-        connection: AsyncConnection,
+        session: AsyncSession,
         student_id: uuid.UUID,
         values: dict[str, Any],
         changes: StudentChanges,
     ) -> None:
-        await connection.execute(
-            students.update().where(students.c.id == student_id).values(**values)
-        )
+        await session.execute(students.update().where(students.c.id == student_id).values(**values))
         if changes.add_class_ids:
-            await connection.execute(
+            await session.execute(
                 pg_insert(membership)
                 .values(
                     [
@@ -824,7 +824,7 @@ class PostgreSQLClassRepositoryImpl:
                 .on_conflict_do_nothing()
             )
         if changes.remove_class_ids:
-            await connection.execute(
+            await session.execute(
                 delete(membership).where(
                     membership.c.student_id == student_id,
                     membership.c.class_id.in_(changes.remove_class_ids),
@@ -856,12 +856,12 @@ class PostgreSQLClassRepositoryImpl:
         self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
     ) -> tuple[EssayLinkRecord, bool] | None:
         key = {"user_id": user_id, "student_id": student_id}
-        async with self._connection("associate_essay", transaction=True) as connection:
-            if (await connection.execute(STUDENT_VERSION, key)).first() is None:
+        async with self._session("associate_essay", transaction=True) as session:
+            if (await session.execute(STUDENT_VERSION, key)).first() is None:
                 return None
             link = essay_links.c
             created = (
-                await connection.execute(
+                await session.execute(
                     pg_insert(essay_links)
                     .values(
                         id=uuid.uuid4(),
@@ -878,7 +878,7 @@ class PostgreSQLClassRepositoryImpl:
                     created.essay_id, created.student_id, created.created_at
                 ), True
             existing = (
-                await connection.execute(
+                await session.execute(
                     select(link.essay_id, link.student_id, link.created_at).where(
                         link.essay_id == essay_id
                     )
