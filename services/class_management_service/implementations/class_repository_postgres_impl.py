@@ -435,7 +435,6 @@ class PostgreSQLClassRepositoryImpl:
             autoflush=False,
         )
         self._course_ids: dict[CourseCode, uuid.UUID] = {}
-        self._course_codes: dict[uuid.UUID, CourseCode] = {}
 
     @asynccontextmanager
     async def _session(self, operation: str, *, transaction: bool) -> AsyncIterator[AsyncSession]:
@@ -483,15 +482,11 @@ class PostgreSQLClassRepositoryImpl:
 
     # -- helpers --------------------------------------------------------------------
 
-    async def _load_courses(self, session: AsyncSession) -> None:
+    async def _course_id(self, session: AsyncSession, code: CourseCode) -> uuid.UUID:
         # Courses are seeded by a migration and never change at run time: read them once.
         if not self._course_ids:
             rows = await session.execute(COURSE_IDS)
             self._course_ids = {CourseCode(row.course_code): row.id for row in rows}
-            self._course_codes = {course_id: code for code, course_id in self._course_ids.items()}
-
-    async def _course_id(self, session: AsyncSession, code: CourseCode) -> uuid.UUID:
-        await self._load_courses(session)
         course_id = self._course_ids.get(code)
         if course_id is None:
             raise CourseNotFoundError(f"Course {code} is not available.")
