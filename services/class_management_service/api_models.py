@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
@@ -29,6 +29,22 @@ from services.class_management_service.domain import (
 ClassName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 MAX_IDS = 100
+
+# Validation stays at 1-10 free strings so that the service layer answers with its own
+# codes (resolve_course_code: 400 MULTIPLE_COURSE_ERROR, COURSE_NOT_FOUND); the document
+# states the real rule: exactly one known course.
+CourseCodes = Annotated[
+    list[str],
+    Field(min_length=1, max_length=10),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "string", "enum": [code.value for code in CourseCode]},
+            "minItems": 1,
+            "maxItems": 1,
+        }
+    ),
+]
 
 
 def _reject_nul(value: str | None) -> str | None:
@@ -43,14 +59,14 @@ class _Body(BaseModel):
 
 class CreateClassRequest(_Body):
     name: ClassName
-    course_codes: list[str] = Field(min_length=1, max_length=10)
+    course_codes: CourseCodes
 
     _no_nul = field_validator("name")(_reject_nul)
 
 
 class UpdateClassRequest(_Body):
     name: ClassName | None = None
-    course_codes: list[str] | None = Field(default=None, min_length=1, max_length=10)
+    course_codes: CourseCodes | None = None
 
     _no_nul = field_validator("name")(_reject_nul)
 

@@ -9,6 +9,7 @@ from quart_schema import Info, QuartSchema
 
 from services.class_management_service.api.class_routes import class_bp
 from services.class_management_service.api.health_routes import health_bp
+from services.class_management_service.api.openapi import ServiceOpenAPIProvider
 from services.class_management_service.api.problems import register_problem_handlers
 from services.class_management_service.api.request_context import (
     ServiceApp,
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
         redoc_ui_path=None,
         scalar_ui_path=None,
         swagger_ui_path="/docs",
+        openapi_provider_class=ServiceOpenAPIProvider,
     )
     container = make_async_container(
         InfrastructureProvider(),

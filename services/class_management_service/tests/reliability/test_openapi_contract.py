@@ -1,9 +1,10 @@
 """What the OpenAPI document promises, checked against what the service does.
 
 The fuzzing in test_fuzz_openapi.py gates on no 5xx, documented statuses and documented
-bodies. The gaps below are what it also found; each is a strict xfail naming where it must
-be fixed (outside the route files' documentation decorators), so that the fix turns it into
-an XPASS failure and the marker is removed with it.
+bodies. The tests below pin what it cannot see for itself, or what quart-schema alone got
+wrong and api/openapi.py (ServiceOpenAPIProvider) or api_models.py now corrects: problems
+documented as ``application/problem+json``, the 204 of every DELETE, ``X-User-ID``
+required, ``course_codes`` as exactly one known course, and path ids as UUIDs.
 """
 
 from __future__ import annotations
@@ -52,26 +53,16 @@ def test_every_v1_operation_documents_its_problem_statuses(document: dict[str, A
             assert {"413", "415"} <= set(operation["responses"]), (method, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.py: quart-schema documents every response as application/json; problems are "
-    "served as application/problem+json (fix: an OpenAPIProvider subclass passed to "
-    "QuartSchema(openapi_provider_class=...) that documents ProblemResponse under it)",
-)
 def test_problem_responses_are_documented_as_problem_json(document: dict[str, Any]) -> None:
+    """Every status >= 400 is an RFC 9457 problem (api/problems.py), not plain JSON."""
     for path, method, operation in v1_operations(document):
         for status, response in operation["responses"].items():
             if int(status) >= 400:
                 assert "application/problem+json" in response["content"], (method, path, status)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.py: quart-schema cannot document a response without a body, so the 204 of "
-    "every DELETE is undocumented (fix: the same OpenAPIProvider subclass adding "
-    "'204': {'description': 'Deleted'} to DELETE operations)",
-)
 def test_deletes_document_their_204(document: dict[str, Any]) -> None:
+    """A successful DELETE is a 204 without a body (quart-schema alone cannot say so)."""
     for path, method, operation in v1_operations(document):
         if method == "delete":
             assert "204" in operation["responses"], path
@@ -88,23 +79,14 @@ def test_x_correlation_id_is_documented_as_an_optional_uuid(document: dict[str, 
         assert (schema.get("type"), schema.get("format")) == ("string", "uuid"), (method, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quart-schema documents header models without `required`: X-User-ID, which every "
-    "/v1 call needs (401 without it), is shown as optional (fix in the OpenAPI provider)",
-)
 def test_x_user_id_is_documented_as_required(document: dict[str, Any]) -> None:
+    """Every /v1 call without X-User-ID is a 401."""
     for path, method, operation in v1_operations(document):
         assert _header(operation, "X-User-ID").get("required") is True, (method, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api_models.py Create/UpdateClassRequest: course_codes is `list[str]` with 1-10 "
-    "items, but only exactly one known CourseCode is accepted (400 COURSE_NOT_FOUND / "
-    "MULTIPLE_COURSE_ERROR)",
-)
 def test_course_codes_are_documented_as_one_known_course(document: dict[str, Any]) -> None:
+    """Exactly one known CourseCode is accepted (400 MULTIPLE_COURSE_ERROR / COURSE_NOT_FOUND)."""
     body = document["paths"]["/v1/classes"]["post"]["requestBody"]["content"]
     schema = body["application/json"]["schema"]
     resolved = document["components"]["schemas"].get(
@@ -115,13 +97,8 @@ def test_course_codes_are_documented_as_one_known_course(document: dict[str, Any
     assert "$ref" in course_codes["items"] or "enum" in course_codes["items"], course_codes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="path ids are plain `<class_id>` strings for Quart (so a malformed id is a 400 "
-    "rather than a routing 404), and quart-schema documents them as any string; the "
-    "service only accepts UUIDs (fix in the OpenAPI provider's build_path_parameter)",
-)
 def test_path_ids_are_documented_as_uuids(document: dict[str, Any]) -> None:
+    """Path ids are plain strings for Quart (a malformed id is a 400), but only UUIDs pass."""
     for path, method, operation in v1_operations(document):
         for parameter in operation["parameters"]:
             if parameter["in"] == "path":
