@@ -27,6 +27,7 @@ SHUTDOWN_TASK_TIMEOUT_SECONDS = 2.0
 
 def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings) -> None:
     background: list[asyncio.Task[None]] = []
+    stopping = asyncio.Event()
 
     @app.before_serving
     async def _startup() -> None:
@@ -36,9 +37,12 @@ def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings
         relay = await container.get(OutboxRelay)
         if settings.RELAY_ENABLED:
             relay.start()
+            stopping.clear()
             background.append(
                 asyncio.create_task(
-                    listen_for_wakes(settings.REDIS_URL, relay.wake, retry_seconds=1.0),
+                    listen_for_wakes(
+                        settings.REDIS_URL, relay.wake, retry_seconds=1.0, stop=stopping
+                    ),
                     name="outbox-wake-listener",
                 )
             )
@@ -49,11 +53,13 @@ def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings
 
     @app.after_serving
     async def _shutdown() -> None:
+        stopping.set()
         for task in background:
             task.cancel()
         if background:
             # redis-py can swallow a cancellation that lands while it is still connecting;
-            # shutdown must not wait for such a task for ever.
+            # such a task sees ``stopping`` within a second, and shutdown never waits longer
+            # than the bound.
             _, stuck = await asyncio.wait(background, timeout=SHUTDOWN_TASK_TIMEOUT_SECONDS)
             for task in stuck:
                 logger.warning("Background task %s did not stop in time", task.get_name())

@@ -69,6 +69,18 @@ RECORD_FAILURE = text(
     WHERE id = :id
     """
 )
+# Oldest first along the primary key, a batch at a time: short transactions, few locks.
+PURGE_PUBLISHED = text(
+    """
+    DELETE FROM event_outbox WHERE id IN (
+        SELECT id FROM event_outbox
+        WHERE published_at < now() - make_interval(secs => :retention_seconds)
+        ORDER BY id
+        LIMIT :limit
+    )
+    """
+)
+PURGE_BATCH_SIZE = 1_000
 PENDING_STATS = text(
     """
     SELECT count(*) AS depth,
@@ -103,6 +115,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
         self.last_pass_at: float | None = None
+        self._next_purge_at = time.monotonic()
 
     # -- control --------------------------------------------------------------------
 
@@ -135,6 +148,11 @@ class OutboxRelay:
                 await self._publisher.start()
                 while await self.relay_once() >= self._settings.RELAY_BATCH_SIZE:
                     pass  # a full batch: more may be waiting
+                if time.monotonic() >= self._next_purge_at:
+                    self._next_purge_at = (
+                        time.monotonic() + self._settings.OUTBOX_PURGE_INTERVAL_SECONDS
+                    )
+                    await self.purge_published()
                 backoff = 0.0
                 self.last_error = None
             except asyncio.CancelledError:
@@ -255,6 +273,30 @@ class OutboxRelay:
             logger.error(
                 "Outbox event %s parked after %d attempts: %s", row.event_id, attempts, error
             )
+
+    async def purge_published(self) -> int:
+        """Delete published rows older than OUTBOX_RETENTION_SECONDS; returns how many.
+
+        Parked rows stay: they wait for someone to look at them. Pending rows are never
+        touched (their ``published_at`` is NULL).
+        """
+        purged = 0
+        while True:
+            async with self._engine.begin() as connection:
+                result = await connection.execute(
+                    PURGE_PUBLISHED,
+                    {
+                        "retention_seconds": self._settings.OUTBOX_RETENTION_SECONDS,
+                        "limit": PURGE_BATCH_SIZE,
+                    },
+                )
+            deleted = result.rowcount
+            purged += deleted
+            metrics.OUTBOX_PURGED.inc(deleted)
+            if deleted < PURGE_BATCH_SIZE:
+                if purged:
+                    logger.info("Outbox: deleted %d published rows past retention", purged)
+                return purged
 
     async def pending_stats(self) -> tuple[int, float]:
         async with self._engine.connect() as connection:

@@ -7,6 +7,7 @@ requests are not slowed or failed by it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from services.class_management_service import metrics
 logger = logging.getLogger(__name__)
 
 WAKE_CHANNEL = "huleedu:class_management_service:outbox"
+STOP_CHECK_SECONDS = 1.0
 
 
 class RedisOutboxWakerImpl:
@@ -56,23 +58,34 @@ class RedisOutboxWakerImpl:
 
 
 async def listen_for_wakes(
-    redis_url: str, wake_local: Callable[[], None], retry_seconds: float
+    redis_url: str,
+    wake_local: Callable[[], None],
+    retry_seconds: float,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Forward Redis wake messages to the local relay until cancelled; reconnect on errors.
+    """Forward Redis wake messages to the local relay until ``stop`` is set or cancelled;
+    reconnect on errors.
 
-    It has its own connection without a read timeout: a subscriber waits for messages.
+    It has its own connection without a read timeout: a subscriber waits for messages. It
+    looks at ``stop`` at least every second, because redis-py can swallow a cancellation
+    that lands while it connects: shutdown sets ``stop`` and cancels, and either ends it.
     """
+    stop = stop or asyncio.Event()
     client = Redis.from_url(redis_url, socket_connect_timeout=1.0, health_check_interval=15)
     try:
-        while True:
+        while not stop.is_set():
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(WAKE_CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                    while not stop.is_set():
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=STOP_CHECK_SECONDS
+                        )
+                        if message is not None and message.get("type") == "message":
                             wake_local()
             except (RedisError, OSError):
                 metrics.REDIS_ERRORS.labels("outbox_listen").inc()
-                await asyncio.sleep(retry_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), retry_seconds)
     finally:
         await client.aclose()

@@ -215,3 +215,37 @@ async def test_two_relays_share_the_work_without_double_publishing(
         mine = [e for e in found if e.key == str(record.id).encode()]
         assert sorted(e.envelope.data.version for e in mine) == [1, 2, 3, 4]
         assert_published_in_version_order(mine)
+
+
+async def test_purge_deletes_only_published_rows_past_retention(engine, relay_settings) -> None:
+    async def add(label: str, count: int, published: str | None, parked: str | None) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO event_outbox (event_id, event_type, topic, aggregate_id, payload,"
+                    " published_at, parked_at)"
+                    " SELECT gen_random_uuid(), 't', 't', :label, '{}'::jsonb,"
+                    f" {published or 'NULL'}, {parked or 'NULL'} FROM generate_series(1, :count)"
+                ),
+                {"label": label, "count": count},
+            )
+
+    old = "now() - interval '8 days'"
+    await add("old-published", 2_500, old, None)  # more than one purge batch
+    await add("new-published", 3, "now() - interval '1 hour'", None)
+    await add("old-parked", 2, None, old)
+    await add("pending", 4, None, None)
+    settings = relay_settings.model_copy(update={"OUTBOX_RETENTION_SECONDS": 7 * 86_400})
+    relay = OutboxRelay(engine, publisher=None, settings=settings)  # type: ignore[arg-type]
+
+    assert await relay.purge_published() == 2_500
+    async with engine.connect() as connection:
+        left = dict(
+            (
+                await connection.execute(
+                    text("SELECT aggregate_id, count(*) FROM event_outbox GROUP BY aggregate_id")
+                )
+            ).all()
+        )
+    assert left == {"new-published": 3, "old-parked": 2, "pending": 4}
+    assert await relay.purge_published() == 0

@@ -91,3 +91,15 @@ async def test_listen_for_wakes_forwards_publishes_to_the_local_relay(
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
     assert woken.is_set()
+
+
+async def test_listen_for_wakes_ends_when_asked_to_stop_without_a_cancellation(
+    redis_url: str,
+) -> None:
+    # Shutdown's fallback for a cancellation that redis-py swallowed while connecting.
+    stop = asyncio.Event()
+    listener = asyncio.create_task(listen_for_wakes(redis_url, lambda: None, 0.1, stop=stop))
+    await asyncio.sleep(0.5)  # connected and subscribed, waiting for messages
+    stop.set()
+    await asyncio.wait_for(listener, timeout=3)
+    assert listener.done() and listener.exception() is None
