@@ -192,7 +192,24 @@ def _student_columns() -> tuple[Any, ...]:
 _CLASSES = select(*_class_columns())
 _STUDENTS = select(*_student_columns())
 _BY_NAME = (students.c.last_name.asc(), students.c.first_name.asc(), students.c.id.asc())
-_PAGE = {"limit": bindparam("limit", type_=Integer), "offset": bindparam("offset", type_=Integer)}
+
+
+def _paged(
+    rows: Select[Any], table: Table, conditions: Sequence[Any], order_by: Sequence[Any]
+) -> tuple[Select[Any], Select[Any]]:
+    """One page of ``rows`` with the total of all matches, and that total alone.
+
+    The count alone is only needed for a page that comes back empty past the end.
+    """
+    page = (
+        rows.add_columns(_TOTAL)
+        .where(*conditions)
+        .order_by(*order_by)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return page, select(func.count()).select_from(table).where(*conditions)
+
 
 GET_CLASS = _CLASSES.where(_CLASS_OWNER)
 GET_STUDENT = _STUDENTS.where(_STUDENT_OWNER)
@@ -203,13 +220,7 @@ OWNED_CLASS_IDS = select(classes.c.id).where(
     classes.c.id == any_(bindparam("class_ids", type_=ARRAY(_UUID))),
     classes.c.created_by_user_id == bindparam("user_id"),
 )
-ROSTER = (
-    _STUDENTS.add_columns(_TOTAL)
-    .where(_IN_CLASS, exists().where(_CLASS_OWNER))
-    .order_by(*_BY_NAME)
-    .limit(_PAGE["limit"])
-    .offset(_PAGE["offset"])
-)
+ROSTER, _ = _paged(_STUDENTS, students, (_IN_CLASS, exists().where(_CLASS_OWNER)), _BY_NAME)
 # For a roster page that came back empty: is the class there at all, and how many students?
 ROSTER_EMPTY_PAGE = select(
     exists().where(_CLASS_OWNER).label("owned"),
@@ -238,14 +249,7 @@ def _class_list(by_course: bool, since: bool) -> tuple[Select[Any], Select[Any]]
         )
     if since:
         conditions.append(classes.c.updated_at >= bindparam("updated_since"))
-    page = (
-        _CLASSES.add_columns(_TOTAL)
-        .where(*conditions)
-        .order_by(classes.c.created_at.desc(), classes.c.id.desc())
-        .limit(_PAGE["limit"])
-        .offset(_PAGE["offset"])
-    )
-    return page, select(func.count()).select_from(classes).where(*conditions)
+    return _paged(_CLASSES, classes, conditions, (classes.c.created_at.desc(), classes.c.id.desc()))
 
 
 @cache
@@ -253,14 +257,7 @@ def _student_list(in_class: bool) -> tuple[Select[Any], Select[Any]]:
     conditions = [students.c.created_by_user_id == bindparam("user_id")]
     if in_class:
         conditions.append(_IN_CLASS)
-    page = (
-        _STUDENTS.add_columns(_TOTAL)
-        .where(*conditions)
-        .order_by(*_BY_NAME)
-        .limit(_PAGE["limit"])
-        .offset(_PAGE["offset"])
-    )
-    return page, select(func.count()).select_from(students).where(*conditions)
+    return _paged(_STUDENTS, students, conditions, _BY_NAME)
 
 
 # The outbox row of an event; its payload is bound as JSON text, serialised by pydantic.
@@ -391,10 +388,6 @@ def _event_params(envelope: EventEnvelope[Any]) -> dict[str, Any]:
     }
 
 
-def _page_params(limit: int, offset: int) -> dict[str, Any]:
-    return {"limit": limit, "offset": offset}
-
-
 def _class_record(row: Row[Any]) -> ClassRecord:
     return ClassRecord(
         id=row.id,
@@ -480,6 +473,27 @@ class PostgreSQLClassRepositoryImpl:
                     raise
         raise AssertionError("unreachable")
 
+    async def _page(
+        self,
+        operation: str,
+        statements: tuple[Select[Any], Select[Any]],
+        params: dict[str, Any],
+        record: Callable[[Row[Any]], RecordT],
+        limit: int,
+        offset: int,
+    ) -> Page[RecordT]:
+        """A page from ``_paged`` statements: the total comes with the rows, or is counted
+        apart only when a page past the end is empty."""
+        page, count = statements
+        rows = await self._read(operation, page, {**params, "limit": limit, "offset": offset})
+        if rows:
+            total = rows[0].total
+        elif offset:
+            total = (await self._read(operation, count, params))[0][0]
+        else:
+            total = 0
+        return Page([record(row) for row in rows], total, limit, offset)
+
     # -- helpers --------------------------------------------------------------------
 
     async def _course_id(self, session: AsyncSession, code: CourseCode) -> uuid.UUID:
@@ -562,21 +576,14 @@ class PostgreSQLClassRepositoryImpl:
         course_code: CourseCode | None = None,
         updated_since: datetime | None = None,
     ) -> Page[ClassRecord]:
-        page, count = _class_list(course_code is not None, updated_since is not None)
-        params = {
-            "user_id": user_id,
-            "course_code": course_code,
-            "updated_since": updated_since,
-            **_page_params(limit, offset),
-        }
-        rows = await self._read("list_classes", page, params)
-        if rows:
-            total = rows[0].total
-        elif offset:
-            total = (await self._read("list_classes", count, params))[0][0]
-        else:
-            total = 0
-        return Page([_class_record(row) for row in rows], total, limit, offset)
+        return await self._page(
+            "list_classes",
+            _class_list(course_code is not None, updated_since is not None),
+            {"user_id": user_id, "course_code": course_code, "updated_since": updated_since},
+            _class_record,
+            limit,
+            offset,
+        )
 
     async def update_class(
         self,
@@ -666,7 +673,7 @@ class PostgreSQLClassRepositoryImpl:
     async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
     ) -> Page[StudentRecord] | None:
-        params = {"user_id": user_id, "class_id": class_id, **_page_params(limit, offset)}
+        params = {"user_id": user_id, "class_id": class_id, "limit": limit, "offset": offset}
         rows = await self._read("get_roster", ROSTER, params)
         if rows:
             total = rows[0].total
@@ -747,16 +754,14 @@ class PostgreSQLClassRepositoryImpl:
     async def list_students(
         self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
     ) -> Page[StudentRecord]:
-        page, count = _student_list(class_id is not None)
-        params = {"user_id": user_id, "class_id": class_id, **_page_params(limit, offset)}
-        rows = await self._read("list_students", page, params)
-        if rows:
-            total = rows[0].total
-        elif offset:
-            total = (await self._read("list_students", count, params))[0][0]
-        else:
-            total = 0
-        return Page([_student_record(row) for row in rows], total, limit, offset)
+        return await self._page(
+            "list_students",
+            _student_list(class_id is not None),
+            {"user_id": user_id, "class_id": class_id},
+            _student_record,
+            limit,
+            offset,
+        )
 
     async def update_student(
         self,

@@ -436,3 +436,21 @@ async def test_a_read_on_a_connection_the_database_dropped_is_retried(database_u
         assert [record.name for record in page.items] == ["after", "survives"]
     finally:
         await engine.dispose()
+
+
+async def test_pages_past_the_end_still_carry_the_total(repo) -> None:
+    record = await new_class(repo)
+    empty = await new_class(repo, name="empty")
+    for number in range(3):
+        await new_student(repo, first=f"s{number}", class_ids=(record.id,))
+
+    students = await repo.list_students(user_id=USER, class_id=None, limit=2, offset=10)
+    in_class = await repo.list_students(user_id=USER, class_id=record.id, limit=2, offset=3)
+    roster = await repo.get_roster(user_id=USER, class_id=record.id, limit=2, offset=5)
+    empty_roster = await repo.get_roster(user_id=USER, class_id=empty.id, limit=2, offset=0)
+
+    assert (students.items, students.total) == ([], 3)
+    assert (in_class.items, in_class.total) == ([], 3)
+    assert roster is not None and (roster.items, roster.total) == ([], 3)
+    assert empty_roster is not None and (empty_roster.items, empty_roster.total) == ([], 0)
+    assert await repo.get_roster(user_id=OTHER, class_id=record.id, limit=2, offset=5) is None
