@@ -211,19 +211,24 @@ def cpu_ticks(pid: int, children: bool = False) -> int:
     return ticks
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a wrapper such as ``uv run`` or a server's workers)."""
-    children: dict[int, list[int]] = {}
+def each_process(file: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, contents of /proc/<pid>/<file>) for every process still there when read."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
+            with open(f"/proc/{entry}/{file}", "rb") as handle:
+                yield int(entry), handle.read()
         except OSError:
             continue
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a wrapper such as ``uv run`` or a server's workers)."""
+    children: dict[int, list[int]] = {}
+    for child, stat in each_process("stat"):
         parent = int(stat[stat.rfind(b")") + 2 :].split()[1])
-        children.setdefault(parent, []).append(int(entry))
+        children.setdefault(parent, []).append(child)
     tree, pending = [], [pid]
     while pending:
         current = pending.pop()
@@ -296,18 +301,9 @@ def load_average() -> str:
 
 def busy_pytest() -> int:
     """How many pytest processes run on the machine now (other engineers' test runs)."""
-    count = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read()
-        except OSError:
-            continue
-        if b"pytest" in cmdline and int(entry) != os.getpid():
-            count += 1
-    return count
+    return sum(
+        1 for pid, cmdline in each_process("cmdline") if b"pytest" in cmdline and pid != os.getpid()
+    )
 
 
 # -- the stack and the service ----------------------------------------------------------

@@ -127,28 +127,15 @@ def main(argv: list[str]) -> None:
     workers = next((int(v.split("=", 1)[1]) for v in argv if v.startswith("workers=")), 1)
     app, settings, server = build(argv)
     configure_logging(settings)
-    if server in ("uvicorn", "uvicorn-h11") and workers > 1:
+    if server in ("uvicorn", "uvicorn-h11"):
         import uvicorn
 
+        # Several workers each build the app themselves, from the same variants.
         os.environ["BENCH_VARIANTS"] = " ".join(argv)
         uvicorn.run(
-            "scripts.bench.variants:app_factory",
-            factory=True,
+            "scripts.bench.variants:app_factory" if workers > 1 else app,
+            factory=workers > 1,
             workers=workers,
-            host=settings.HOST,
-            port=settings.PORT,
-            loop="uvloop",
-            http="httptools" if server == "uvicorn" else "h11",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            server_header=False,
-        )
-    elif server in ("uvicorn", "uvicorn-h11"):
-        import uvicorn
-
-        uvicorn.run(
-            app,
             host=settings.HOST,
             port=settings.PORT,
             loop="uvloop",

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from services.class_management_service.tests.reliability.checks import (
+    TimedEvent,
     check_problem,
     collect_events,
     create_class,
@@ -30,6 +31,18 @@ async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=RACERS)
     async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=30, limits=limits) as c:
         yield c
+
+
+async def events_of(
+    served_cms: ServedCms, aggregate_id: str, count: int, timeout: float
+) -> list[TimedEvent]:
+    """At least ``count`` events of one class or student on the broker (and any duplicates)."""
+    return await collect_events(
+        served_cms.kafka_bootstrap,
+        lambda e: str(e.envelope.data.aggregate_id) == aggregate_id,
+        count=count,
+        timeout=timeout,
+    )
 
 
 async def race(client: httpx.AsyncClient, method: str, path: str, **kwargs: object) -> Counter:
@@ -65,12 +78,7 @@ async def test_same_if_match_twenty_times_one_wins_one_event(
     final = (await client.get(f"/v1/classes/{record['id']}", headers=user(owner))).json()
     assert final["version"] == 2
 
-    events = await collect_events(
-        served_cms.kafka_bootstrap,
-        lambda e: str(e.envelope.data.aggregate_id) == record["id"],
-        count=2,
-        timeout=15,
-    )
+    events = await events_of(served_cms, record["id"], count=2, timeout=15)
     assert Counter(e.topic for e in events) == {
         "huleedu.class.created.v1": 1,
         "huleedu.class.updated.v1": 1,
@@ -90,12 +98,7 @@ async def test_same_if_match_on_a_student_one_wins_one_event(
         headers=user(owner, **{"If-Match": '"1"'}),
     )
     assert outcome == {200: 1, 412: RACERS - 1}
-    events = await collect_events(
-        served_cms.kafka_bootstrap,
-        lambda e: str(e.envelope.data.aggregate_id) == student["id"],
-        count=2,
-        timeout=15,
-    )
+    events = await events_of(served_cms, student["id"], count=2, timeout=15)
     assert sorted(e.envelope.data.version for e in events) == [1, 2]
 
 
@@ -112,12 +115,7 @@ async def test_concurrent_deletes_with_if_match_delete_once(
     )
     # The losers waited for the winner's row lock and then found the class gone.
     assert outcome[204] == 1 and outcome[204] + outcome[404] + outcome[412] == RACERS, outcome
-    events = await collect_events(
-        served_cms.kafka_bootstrap,
-        lambda e: str(e.envelope.data.aggregate_id) == record["id"],
-        count=2,
-        timeout=15,
-    )
+    events = await events_of(served_cms, record["id"], count=2, timeout=15)
     assert Counter(e.topic for e in events) == {
         "huleedu.class.created.v1": 1,
         "huleedu.class.deleted.v1": 1,
@@ -137,11 +135,6 @@ async def test_unconditional_concurrent_updates_are_serialised_not_lost(
     assert outcome == {200: RACERS}
     final = (await client.get(f"/v1/classes/{record['id']}", headers=user(owner))).json()
     assert final["version"] == RACERS + 1
-    events = await collect_events(
-        served_cms.kafka_bootstrap,
-        lambda e: str(e.envelope.data.aggregate_id) == record["id"],
-        count=RACERS + 1,
-        timeout=20,
-    )
+    events = await events_of(served_cms, record["id"], count=RACERS + 1, timeout=20)
     assert sorted(e.envelope.data.version for e in events) == list(range(1, RACERS + 2))
     assert order_problems(events) == []
