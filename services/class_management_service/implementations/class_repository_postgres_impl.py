@@ -216,9 +216,19 @@ GET_STUDENT = _STUDENTS.where(_STUDENT_OWNER)
 CLASS_VERSION = select(classes.c.version).where(_CLASS_OWNER)
 STUDENT_VERSION = select(students.c.version).where(_STUDENT_OWNER)
 COURSE_IDS = select(courses.c.course_code, courses.c.id)
-OWNED_CLASS_IDS = select(classes.c.id).where(
-    classes.c.id == any_(bindparam("class_ids", type_=ARRAY(_UUID))),
-    classes.c.created_by_user_id == bindparam("user_id"),
+# The classes named by id, looked up by primary key alone, then kept if they are the user's.
+# With the owner in the same WHERE clause, PostgreSQL's generic plan (prepared statements
+# switch to it after five runs) may estimate "this user has a few classes" from stale
+# statistics, scan the owner index instead and filter every class the user has: a student
+# creation then cost O(the user's classes). MATERIALIZED keeps the lookup on the key.
+_CLASSES_BY_ID = (
+    select(classes.c.id, classes.c.created_by_user_id)
+    .where(classes.c.id == any_(bindparam("class_ids", type_=ARRAY(_UUID))))
+    .cte("classes_by_id")
+    .prefix_with("MATERIALIZED")
+)
+OWNED_CLASS_IDS = select(_CLASSES_BY_ID.c.id).where(
+    _CLASSES_BY_ID.c.created_by_user_id == bindparam("user_id", type_=String)
 )
 ROSTER, _ = _paged(_STUDENTS, students, (_IN_CLASS, exists().where(_CLASS_OWNER)), _BY_NAME)
 # For a roster page that came back empty: is the class there at all, and how many students?

@@ -1,0 +1,134 @@
+"""Flat cost in the plans: a statement that names classes by id reads those rows alone.
+
+PostgreSQL plans a prepared statement for its values five times, then may switch to one
+generic plan for all values, estimated from the table's statistics, which lag behind the
+data (autovacuum analyses a table only after it has grown by a tenth). The repository's
+statements are prepared (asyncpg caches them per connection), so both plans must stay
+cheap. Each test plans the repository's own compiled statement on a teacher who has many
+classes, with fresh statistics and with none, forcing the generic and the custom plan, and
+counts the rows of ``classes`` the executed plan touched (returned or filtered away).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import Executable
+from sqlalchemy.dialects import postgresql
+
+from services.class_management_service.implementations import (
+    class_repository_postgres_impl as repository,
+)
+
+MANY = 2_000
+PLAN_MODES = ("force_generic_plan", "force_custom_plan")
+
+
+@pytest.fixture
+async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    yield connection
+    await connection.close()
+
+
+async def _seed_classes(
+    connection: asyncpg.Connection, user_id: str, count: int
+) -> list[uuid.UUID]:
+    course_id = await connection.fetchval("SELECT id FROM courses ORDER BY course_code LIMIT 1")
+    ids = [uuid.uuid4() for _ in range(count)]
+    now = datetime.now(UTC)
+    await connection.executemany(
+        "INSERT INTO classes (id, name, course_id, created_by_user_id, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $5)",
+        [(class_id, f"Class {n}", course_id, user_id, now) for n, class_id in enumerate(ids)],
+    )
+    return ids
+
+
+def _compiled(statement: Executable, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL and positional arguments exactly as the service's asyncpg dialect sends them."""
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
+    names = compiled.positiontup or []
+    return str(compiled), [values[name] for name in names]
+
+
+def _rows_touched(plan: dict[str, Any], table: str) -> int:
+    """Rows the plan's scans of ``table`` returned or removed, over all their loops."""
+    touched = 0
+    if plan.get("Relation Name") == table and "Scan" in plan.get("Node Type", ""):
+        loops = plan.get("Actual Loops", 1)
+        kept = plan.get("Actual Rows", 0)
+        removed = plan.get("Rows Removed by Filter", 0) + plan.get(
+            "Rows Removed by Index Recheck", 0
+        )
+        touched += (kept + removed) * loops
+    for child in plan.get("Plans", ()):
+        touched += _rows_touched(child, table)
+    return touched
+
+
+async def _classes_rows_touched(
+    connection: asyncpg.Connection, statement: Executable, values: dict[str, Any], mode: str
+) -> int:
+    sql, args = _compiled(statement, values)
+    transaction = connection.transaction()
+    await transaction.start()
+    try:
+        await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        raw = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+    finally:
+        await transaction.rollback()  # EXPLAIN ANALYZE really ran the statement
+    return _rows_touched(json.loads(raw)[0]["Plan"], "classes")
+
+
+def _student_values(user_id: str, class_ids: list[uuid.UUID]) -> dict[str, Any]:
+    return {
+        "class_ids": class_ids,
+        "class_count": len(class_ids),
+        "user_id": user_id,
+        "student_id": uuid.uuid4(),
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "legal_full_name": "Ada Lovelace",
+        "email": f"{uuid.uuid4().hex}@example.com",
+        "now": datetime.now(UTC),
+        "event_id": uuid.uuid4(),
+        "event_type": "student.created",
+        "topic": "huleedu.class.student.created.v1",
+        "aggregate_id": str(uuid.uuid4()),
+        "payload": "{}",
+    }
+
+
+@pytest.mark.parametrize("analysed", [False, True], ids=["stale statistics", "analysed"])
+@pytest.mark.parametrize("mode", PLAN_MODES)
+async def test_owned_class_lookup_reads_only_the_named_classes(
+    connection: asyncpg.Connection, analysed: bool, mode: str
+) -> None:
+    teacher = f"teacher-{uuid.uuid4().hex[:8]}"
+    class_ids = await _seed_classes(connection, teacher, MANY)
+    await _seed_classes(connection, f"other-{uuid.uuid4().hex[:8]}", 50)
+    if analysed:
+        await connection.execute("ANALYZE classes")
+    named = class_ids[:2]
+
+    lookup = await _classes_rows_touched(
+        connection,
+        repository.OWNED_CLASS_IDS,
+        {"class_ids": named, "user_id": teacher},
+        mode,
+    )
+    creation = await _classes_rows_touched(
+        connection, repository.CREATE_STUDENT, _student_values(teacher, named), mode
+    )
+
+    # Two named classes: two rows by primary key (and at most the foreign-key checks'
+    # two more), never the teacher's other 1,998.
+    assert lookup <= len(named), f"the owned-class lookup touched {lookup} rows of classes"
+    assert creation <= 2 * len(named), f"a student creation touched {creation} rows of classes"
