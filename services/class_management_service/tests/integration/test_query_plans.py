@@ -6,7 +6,7 @@ data (autovacuum analyses a table only after it has grown by a tenth). The repos
 statements are prepared (asyncpg caches them per connection), so both plans must stay
 cheap. Each test plans the repository's own compiled statement on a teacher who has many
 classes, with fresh statistics and with none, forcing the generic and the custom plan, and
-counts the rows of ``classes`` the executed plan touched (returned or filtered away).
+counts the rows of the table the executed plan touched (returned or filtered away).
 """
 
 from __future__ import annotations
@@ -73,9 +73,14 @@ def _rows_touched(plan: dict[str, Any], table: str) -> int:
     return touched
 
 
-async def _classes_rows_touched(
-    connection: asyncpg.Connection, statement: Executable, values: dict[str, Any], mode: str
+async def _rows_touched_in(
+    connection: asyncpg.Connection,
+    statement: Executable,
+    values: dict[str, Any],
+    mode: str,
+    table: str = "classes",
 ) -> int:
+    """Run ``statement`` under EXPLAIN ANALYZE with the given plan mode, rolled back."""
     sql, args = _compiled(statement, values)
     transaction = connection.transaction()
     await transaction.start()
@@ -84,7 +89,7 @@ async def _classes_rows_touched(
         raw = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
     finally:
         await transaction.rollback()  # EXPLAIN ANALYZE really ran the statement
-    return _rows_touched(json.loads(raw)[0]["Plan"], "classes")
+    return _rows_touched(json.loads(raw)[0]["Plan"], table)
 
 
 def _student_values(user_id: str, class_ids: list[uuid.UUID]) -> dict[str, Any]:
@@ -118,13 +123,13 @@ async def test_owned_class_lookup_reads_only_the_named_classes(
         await connection.execute("ANALYZE classes")
     named = class_ids[:2]
 
-    lookup = await _classes_rows_touched(
+    lookup = await _rows_touched_in(
         connection,
         repository.OWNED_CLASS_IDS,
         {"class_ids": named, "user_id": teacher},
         mode,
     )
-    creation = await _classes_rows_touched(
+    creation = await _rows_touched_in(
         connection, repository.CREATE_STUDENT, _student_values(teacher, named), mode
     )
 
