@@ -104,8 +104,21 @@ def test_missing_binaries_say_make_setup(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.fixture(scope="module")
 def own_stack() -> Iterator[LocalStack]:
     """A private stack, so fault injection does not disturb the session's stack."""
-    with LocalStack() as stack:
+    with LocalStack(
+        postgres_settings={"work_mem": "7MB", "application_name": "it's mine"}
+    ) as stack:
         yield stack
+
+
+async def test_postgres_settings_reach_postgresql_conf(own_stack: LocalStack) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(own_stack.postgres_url, timeout=10)
+    try:
+        assert await conn.fetchval("SHOW work_mem") == "7MB"
+        assert await conn.fetchval("SHOW application_name") == "it's mine"
+    finally:
+        await conn.close()
 
 
 async def test_stop_and_start_postgres_keeps_port_and_data(

@@ -155,6 +155,7 @@ class RunResult:
     ratio_healthz: float | None = None
     ratio_live: float | None = None
     event: dict[str, Any] | None = None
+    statements: list[dict[str, Any]] | None = None
 
 
 # -- small helpers ---------------------------------------------------------------------
@@ -276,23 +277,40 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def pg_sessions(database_url: str) -> int:
-    """Sessions PostgreSQL has opened on the bench database so far (pg_stat_database)."""
+def pg_query(database_url: str, sql: str, *args: Any) -> list[Any]:
+    """The rows of one query on the bench database, in a session of its own."""
     import asyncio
 
     import asyncpg  # type: ignore[import-untyped]
 
-    async def query() -> int:
+    async def query() -> list[Any]:
         connection = await asyncpg.connect(database_url)
         try:
-            value = await connection.fetchval(
-                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
-            )
-            return int(value or 0)
+            return list(await connection.fetch(sql, *args))
         finally:
             await connection.close()
 
     return asyncio.run(query())
+
+
+def pg_sessions(database_url: str) -> int:
+    """Sessions PostgreSQL has opened on the bench database so far (pg_stat_database)."""
+    rows = pg_query(
+        database_url, "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(rows[0][0] or 0)
+
+
+# With --pg-statements: what PostgreSQL spent on each statement during one run. The times
+# are the server's wall time (waits for locks and for a core included), not CPU.
+TOP_STATEMENTS = """
+    SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g') AS query
+    FROM pg_stat_statements
+    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND query !~ 'pg_stat_'
+    ORDER BY total_exec_time DESC
+    LIMIT $1
+"""
 
 
 def load_average() -> str:
@@ -310,10 +328,11 @@ def busy_pytest() -> int:
 
 
 @contextmanager
-def local_stack() -> Iterator[Any]:
+def local_stack(pg_statements: bool = False) -> Iterator[Any]:
     from huleedu_devstack.local import LocalStack
 
-    stack = LocalStack()
+    settings = {"shared_preload_libraries": "pg_stat_statements"} if pg_statements else {}
+    stack = LocalStack(postgres_settings=settings)
     log("starting LocalStack (PostgreSQL, Redis, tansu)...")
     stack.start()
     try:
@@ -539,6 +558,8 @@ def measure(
     relay_before = tree_ticks(relay_pid) if relay_pid is not None else {}
     pg_before = postgres_ticks(postgres_pids(), postmaster)
     sessions_before = pg_sessions(database_url)
+    if args.pg_statements:
+        pg_query(database_url, "SELECT pg_stat_statements_reset()")
     machine_before = machine_ticks()
     started = time.monotonic()
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -567,6 +588,17 @@ def measure(
     )
     # Each pg_sessions() call opens a session of its own: the second one is not the service's.
     sessions_opened = pg_sessions(database_url) - sessions_before - 1
+    statements = None
+    if args.pg_statements:
+        statements = [
+            {
+                "calls": row["calls"],
+                "total_ms": row["total_exec_time"],
+                "rows": row["rows"],
+                "query": row["query"],
+            }
+            for row in pg_query(database_url, TOP_STATEMENTS, args.pg_statements)
+        ]
     machine_after = machine_ticks()
     machine_busy = (
         (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1) * 100
@@ -603,6 +635,7 @@ def measure(
         machine_busy_pct=machine_busy,
         pg_sessions_opened=sessions_opened,
         relay_cpu_pct=relay_cpu,
+        statements=statements,
     )
     if probe is not None:
         run.event = finish_probe(probe)
@@ -675,6 +708,26 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
         "per request",
         f"- total benchmark time: {meta['elapsed_s']:.0f} s",
     ]
+    profiled = [run for run in results if run.statements is not None]
+    if profiled:
+        lines += [
+            "",
+            "PostgreSQL statements per run (pg_stat_statements; server wall time per request, "
+            "waits included):",
+            "",
+            "| scenario | conns | calls per request | µs per request | rows per call | statement |",
+            "|---|--:|--:|--:|--:|---|",
+        ]
+        for run in profiled:
+            requests = max(run.requests, 1)
+            for statement in run.statements or ():
+                calls = max(statement["calls"], 1)
+                text = statement["query"].replace("|", "\\|")
+                lines.append(
+                    f"| {run.label} | {run.connections} | {statement['calls'] / requests:.2f} "
+                    f"| {statement['total_ms'] * 1000 / requests:.0f} "
+                    f"| {statement['rows'] / calls:.1f} | `{text[:110]}` |"
+                )
     return "\n".join(lines)
 
 
@@ -765,6 +818,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="one process that serves and relays (RELAY_ENABLED=true), instead of the "
         "production topology: the API with RELAY_ENABLED=false plus the `relay` command",
     )
+    parser.add_argument(
+        "--pg-statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="load pg_stat_statements and print each run's N most expensive statements",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument(
         "--fail-on-miss", action="store_true", help="exit 1 when a target is missed"
@@ -798,7 +858,10 @@ def main(argv: list[str] | None = None) -> int:
         "wrk_threads": args.threads,
     }
     results: list[RunResult] = []
-    with tempfile.TemporaryDirectory(prefix="cms-bench-") as scratch, local_stack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="cms-bench-") as scratch,
+        local_stack(args.pg_statements > 0) as stack,
+    ):
         scratch_dir = Path(scratch)
         database_url = stack.create_database("cms_bench")
         port = free_port()
@@ -810,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         log("migrating and creating topics")
         run_command([*python, "migrate"], env, "migrate")
         run_command([*python, "create-topics"], env, "create-topics")
+        if args.pg_statements:
+            pg_query(database_url, "CREATE EXTENSION pg_stat_statements")
         serve_command = (
             shlex.split(args.serve_command) if args.serve_command else [*python, "serve"]
         )

@@ -213,8 +213,12 @@ class LocalStack:
         base_dir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 60.0,
         binaries: LocalBinaries | None = None,
+        postgres_settings: Mapping[str, str] | None = None,
     ) -> None:
+        """``postgres_settings``: extra ``postgresql.conf`` settings, e.g.
+        ``{"shared_preload_libraries": "pg_stat_statements"}`` (values are quoted here)."""
         self._base_dir = base_dir
+        self._postgres_settings = dict(postgres_settings or {})
         self._timeout = startup_timeout
         self._binaries = binaries
         self._lock = threading.RLock()
@@ -491,6 +495,8 @@ class LocalStack:
             "full_page_writes": "off",
             "max_connections": "300",
         }
+        for key, value in self._postgres_settings.items():
+            settings[key] = "'" + value.replace("'", "''") + "'"
         with open(self._pg_data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write("\n# huleedu_devstack\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
