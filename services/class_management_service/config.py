@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     RELAY_MAX_BACKOFF_SECONDS: float = Field(default=10.0, gt=0)
     RELAY_MAX_ATTEMPTS: int = Field(default=8, ge=1)
     RELAY_MAX_MESSAGE_BYTES: int = Field(default=1_000_000, ge=1024)
+    # Under load, wake the relays through Redis at most once per this many seconds (every
+    # commit is still followed by a wake-up, at most this much later).
+    OUTBOX_WAKE_MIN_INTERVAL_SECONDS: float = Field(default=0.005, ge=0, le=1)
     # Published outbox rows are deleted once older than this (parked ones are kept).
     OUTBOX_RETENTION_SECONDS: float = Field(default=7 * 86_400, gt=0)
     OUTBOX_PURGE_INTERVAL_SECONDS: float = Field(default=3_600, gt=0)

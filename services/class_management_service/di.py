@@ -87,8 +87,12 @@ class InfrastructureProvider(Provider):
         await relay.stop()
 
     @provide(scope=Scope.APP)
-    async def waker(self, redis: Redis, relay: OutboxRelay) -> AsyncIterator[RedisOutboxWakerImpl]:
-        waker = RedisOutboxWakerImpl(redis, relay.wake)
+    async def waker(
+        self, redis: Redis, relay: OutboxRelay, settings: Settings
+    ) -> AsyncIterator[RedisOutboxWakerImpl]:
+        waker = RedisOutboxWakerImpl(
+            redis, relay.wake, min_interval=settings.OUTBOX_WAKE_MIN_INTERVAL_SECONDS
+        )
         yield waker
         await waker.drain()
 

@@ -76,6 +76,41 @@ async def test_wakes_during_a_publish_get_one_more_publish_after_it(redis: Redis
         assert await _messages_until_quiet(pubsub) == 2
 
 
+async def test_a_minimum_interval_spaces_publishes_and_still_follows_the_last_wake(
+    redis: Redis,
+) -> None:
+    interval = 0.05
+    waker = RedisOutboxWakerImpl(redis, lambda: None, min_interval=interval)
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(WAKE_CHANNEL)
+        await pubsub.get_message(timeout=1)
+
+        async def receive() -> None:  # timestamps each PUBLISH as it arrives
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.005)
+                if message is not None:
+                    arrivals.append(loop.time())
+
+        receiver = asyncio.create_task(receive())
+        started = loop.time()
+        last_wake = started
+        for _ in range(40):  # a commit every 10 ms for 0.4 s
+            await waker.wake()
+            last_wake = loop.time()
+            await asyncio.sleep(0.01)
+        await waker.drain()
+        await asyncio.sleep(0.3)
+        receiver.cancel()
+        await asyncio.gather(receiver, return_exceptions=True)
+
+    # At most one PUBLISH per interval (plus the first), not one per commit...
+    assert 2 <= len(arrivals) <= (last_wake - started) / interval + 2, arrivals
+    # ...and the last commit is still followed by one, within the interval (and a round trip).
+    assert last_wake < arrivals[-1] <= last_wake + interval + 0.1, (last_wake, arrivals)
+
+
 async def test_listen_for_wakes_forwards_publishes_to_the_local_relay(
     redis: Redis, redis_url: str
 ) -> None:
