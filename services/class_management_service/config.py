@@ -53,9 +53,6 @@ class Settings(BaseSettings):
     # Under load, wake the relays through Redis at most once per this many seconds (every
     # commit is still followed by a wake-up, at most this much later).
     OUTBOX_WAKE_MIN_INTERVAL_SECONDS: float = Field(default=0.005, ge=0, le=1)
-    # Published outbox rows are deleted once older than this (parked ones are kept).
-    OUTBOX_RETENTION_SECONDS: float = Field(default=7 * 86_400, gt=0)
-    OUTBOX_PURGE_INTERVAL_SECONDS: float = Field(default=3_600, gt=0)
 
     IDEMPOTENCY_TTL_SECONDS: int = Field(default=86_400, ge=1)
 

@@ -39,9 +39,6 @@ OUTBOX_FAILED = Counter(
 OUTBOX_PARKED = Counter(
     "cms_outbox_parked_total", "Outbox rows given up on after repeated message errors."
 )
-OUTBOX_PURGED = Counter(
-    "cms_outbox_purged_total", "Published outbox rows deleted after the retention period."
-)
 EVENT_DELIVERY_LAG = Histogram(
     "cms_outbox_delivery_lag_seconds",
     "Time from an outbox row's commit to the broker's acknowledgement.",

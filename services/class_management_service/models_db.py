@@ -129,15 +129,12 @@ class EssayStudentAssociation(Base):
 
 
 class EventOutbox(Base):
-    """Events written in the same transaction as the change; the relay publishes them."""
+    """Events written in the same transaction as the change; the relay publishes them and
+    deletes each row once the broker acknowledged it (parked rows stay)."""
 
     __tablename__ = "event_outbox"
     __table_args__ = (
-        Index(
-            "ix_event_outbox_pending",
-            "id",
-            postgresql_where=text("published_at IS NULL AND parked_at IS NULL"),
-        ),
+        Index("ix_event_outbox_pending", "id", postgresql_where=text("parked_at IS NULL")),
         Index("ix_event_outbox_aggregate", "aggregate_id", "id"),
     )
 
@@ -151,5 +148,4 @@ class EventOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = _timestamp()
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,10 +1,11 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
 
 One pass claims pending rows with ``FOR UPDATE SKIP LOCKED`` (so replicas split the work),
-skips any row whose aggregate still has an earlier unpublished row held elsewhere (so one
-aggregate's events keep their order), sends the batch, and marks rows published only after
-the broker acknowledged them, in the same transaction that locked them. A crash before that
-commit leaves the rows pending: they are sent again with the same event_id.
+skips any row whose aggregate still has an earlier pending row held elsewhere (so one
+aggregate's events keep their order), sends the batch, and deletes the rows the broker
+acknowledged, in the same transaction that locked them. A crash before that commit leaves
+the rows pending: they are sent again with the same event_id. The table holds only what is
+still to be sent (and parked rows): a published event lives on in Kafka.
 
 Within a batch, an aggregate's next event is sent only after the broker acknowledged its
 previous one (see ``_publish_in_order``): its events live on different topics, which the
@@ -40,7 +41,7 @@ CLAIM_PENDING = text(
     """
     WITH claimed AS (
         SELECT id FROM event_outbox
-        WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
+        WHERE parked_at IS NULL AND next_attempt_at <= now()
         ORDER BY id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -53,14 +54,16 @@ CLAIM_PENDING = text(
         SELECT 1 FROM event_outbox earlier
         WHERE earlier.aggregate_id = o.aggregate_id
           AND earlier.id < o.id
-          AND earlier.published_at IS NULL
           AND earlier.parked_at IS NULL
           AND earlier.id NOT IN (SELECT id FROM claimed)
     )
     ORDER BY o.id
     """
 )
-MARK_PUBLISHED = text("UPDATE event_outbox SET published_at = now() WHERE id = ANY(:ids)")
+# Deleted rather than marked: under load an UPDATE writes a new version of each row and its
+# index entries beside the API's inserts, and cost PostgreSQL about 30 times as much
+# (docs/performance.md).
+DELETE_PUBLISHED = text("DELETE FROM event_outbox WHERE id = ANY(:ids)")
 RECORD_FAILURE = text(
     """
     UPDATE event_outbox
@@ -69,23 +72,11 @@ RECORD_FAILURE = text(
     WHERE id = :id
     """
 )
-# Oldest first along the primary key, a batch at a time: short transactions, few locks.
-PURGE_PUBLISHED = text(
-    """
-    DELETE FROM event_outbox WHERE id IN (
-        SELECT id FROM event_outbox
-        WHERE published_at < now() - make_interval(secs => :retention_seconds)
-        ORDER BY id
-        LIMIT :limit
-    )
-    """
-)
-PURGE_BATCH_SIZE = 1_000
 PENDING_STATS = text(
     """
     SELECT count(*) AS depth,
            coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_age
-    FROM event_outbox WHERE published_at IS NULL AND parked_at IS NULL
+    FROM event_outbox WHERE parked_at IS NULL
     """
 )
 
@@ -115,7 +106,6 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
         self.last_pass_at: float | None = None
-        self._next_purge_at = time.monotonic()
 
     # -- control --------------------------------------------------------------------
 
@@ -148,11 +138,6 @@ class OutboxRelay:
                 await self._publisher.start()
                 while await self.relay_once() >= self._settings.RELAY_BATCH_SIZE:
                     pass  # a full batch: more may be waiting
-                if time.monotonic() >= self._next_purge_at:
-                    self._next_purge_at = (
-                        time.monotonic() + self._settings.OUTBOX_PURGE_INTERVAL_SECONDS
-                    )
-                    await self.purge_published()
                 backoff = 0.0
                 self.last_error = None
             except asyncio.CancelledError:
@@ -248,7 +233,7 @@ class OutboxRelay:
             else:
                 broker_errors.append(error)
         if published:
-            await connection.execute(MARK_PUBLISHED, {"ids": published})
+            await connection.execute(DELETE_PUBLISHED, {"ids": published})
             metrics.OUTBOX_PUBLISHED.inc(len(published))
         return broker_errors
 
@@ -273,30 +258,6 @@ class OutboxRelay:
             logger.error(
                 "Outbox event %s parked after %d attempts: %s", row.event_id, attempts, error
             )
-
-    async def purge_published(self) -> int:
-        """Delete published rows older than OUTBOX_RETENTION_SECONDS; returns how many.
-
-        Parked rows stay: they wait for someone to look at them. Pending rows are never
-        touched (their ``published_at`` is NULL).
-        """
-        purged = 0
-        while True:
-            async with self._engine.begin() as connection:
-                result = await connection.execute(
-                    PURGE_PUBLISHED,
-                    {
-                        "retention_seconds": self._settings.OUTBOX_RETENTION_SECONDS,
-                        "limit": PURGE_BATCH_SIZE,
-                    },
-                )
-            deleted = result.rowcount
-            purged += deleted
-            metrics.OUTBOX_PURGED.inc(deleted)
-            if deleted < PURGE_BATCH_SIZE:
-                if purged:
-                    logger.info("Outbox: deleted %d published rows past retention", purged)
-                return purged
 
     async def pending_stats(self) -> tuple[int, float]:
         async with self._engine.connect() as connection:

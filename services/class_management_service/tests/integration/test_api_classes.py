@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.class_management_service.config import Settings
 from services.class_management_service.tests.support.api import (
     CLASS_FIELDS,
     PAGINATION_FIELDS,
@@ -23,6 +24,14 @@ from services.class_management_service.tests.support.api import (
     problem_of,
     with_correlation,
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # No relay: the outbox then holds every event the requests wrote (a relay deletes each
+    # row once published), which these tests count.
+    return settings.model_copy(update={"RELAY_ENABLED": False})
+
 
 KNOWN_COURSES = ("ENG5", "ENG6", "ENG7", "SV1", "SV2", "SV3")
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.class_management_service.config import Settings
 from services.class_management_service.tests.support.api import (
     PAGINATION_FIELDS,
     STUDENT_FIELDS,
@@ -24,6 +25,14 @@ from services.class_management_service.tests.support.api import (
     send,
     user_headers,
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # No relay: the outbox then holds every event the requests wrote (a relay deletes each
+    # row once published), which these tests count.
+    return settings.model_copy(update={"RELAY_ENABLED": False})
+
 
 STUDENTS = "/v1/classes/students"
 

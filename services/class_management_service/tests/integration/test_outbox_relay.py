@@ -32,7 +32,7 @@ from services.class_management_service.tests.unit.fakes import RecordingWaker
 
 
 class CrashAfterAck(OutboxRelay):
-    """Dies after the broker acknowledged a batch and before the rows are marked."""
+    """Dies after the broker acknowledged a batch and before the rows are deleted."""
 
     crashes_left = 1
 
@@ -62,13 +62,10 @@ def service(engine: AsyncEngine) -> ClassManagementServiceImpl:
     return ClassManagementServiceImpl(PostgreSQLClassRepositoryImpl(engine), RecordingWaker())
 
 
-async def _pending(engine: AsyncEngine) -> int:
+async def _rows_left(engine: AsyncEngine) -> int:
+    """Outbox rows not yet published (pending or parked): a published row is deleted."""
     async with engine.connect() as connection:
-        return int(
-            await connection.scalar(
-                text("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
-            )
-        )
+        return int(await connection.scalar(text("SELECT count(*) FROM event_outbox")))
 
 
 async def _make_changes(service: ClassManagementServiceImpl, user: str, correlation: uuid.UUID):
@@ -98,7 +95,7 @@ async def test_relay_publishes_in_order_with_keys_and_marks_rows(
     relay = OutboxRelay(engine, publisher, relay_settings)
 
     assert await relay.relay_once() == 20
-    assert await _pending(engine) == 0
+    assert await _rows_left(engine) == 0
 
     found = await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
     for record in classes:
@@ -118,9 +115,9 @@ async def test_crash_after_ack_republishes_with_the_same_event_id(
 
     with pytest.raises(RuntimeError):
         await crashing.relay_once()
-    assert await _pending(engine) == 20  # nothing was marked: the transaction rolled back
+    assert await _rows_left(engine) == 20  # nothing was deleted: the transaction rolled back
     assert await crashing.relay_once() == 20
-    assert await _pending(engine) == 0
+    assert await _rows_left(engine) == 0
 
     found = await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=40)
     per_event = Counter(e.envelope.event_id for e in found)
@@ -172,7 +169,7 @@ async def test_poison_row_is_retried_then_parked_without_blocking_others(
         row = (
             await connection.execute(select(EventOutbox).where(EventOutbox.event_id == poison_id))
         ).one()
-    assert (row.attempts, row.parked_at, row.published_at) == (1, None, None)
+    assert (row.attempts, row.parked_at) == (1, None)
     assert "MessageSizeTooLarge" in row.last_error
 
     assert await relay.relay_once() == 0  # backing off: not retried at once
@@ -182,8 +179,8 @@ async def test_poison_row_is_retried_then_parked_without_blocking_others(
         row = (
             await connection.execute(select(EventOutbox).where(EventOutbox.event_id == poison_id))
         ).one()
-    assert row.attempts == 2 and row.parked_at is not None and row.published_at is None
-    assert await _pending(engine) == 1  # parked, not published
+    assert row.attempts == 2 and row.parked_at is not None
+    assert await _rows_left(engine) == 1  # parked, kept: the 20 others were deleted
     assert await relay.relay_once() == 0
 
 
@@ -200,12 +197,12 @@ async def test_two_relays_share_the_work_without_double_publishing(
         second = OutboxRelay(engine, second_publisher, small_batches)
         for _ in range(30):
             claimed = await asyncio.gather(first.relay_once(), second.relay_once())
-            if sum(claimed) == 0 and await _pending(engine) == 0:
+            if sum(claimed) == 0 and await _rows_left(engine) == 0:
                 break
     finally:
         await second_publisher.stop()
 
-    assert await _pending(engine) == 0
+    assert await _rows_left(engine) == 0
     found = await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
     await asyncio.sleep(0.5)
     await events.poll()
@@ -215,37 +212,3 @@ async def test_two_relays_share_the_work_without_double_publishing(
         mine = [e for e in found if e.key == str(record.id).encode()]
         assert sorted(e.envelope.data.version for e in mine) == [1, 2, 3, 4]
         assert_published_in_version_order(mine)
-
-
-async def test_purge_deletes_only_published_rows_past_retention(engine, relay_settings) -> None:
-    async def add(label: str, count: int, published: str | None, parked: str | None) -> None:
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "INSERT INTO event_outbox (event_id, event_type, topic, aggregate_id, payload,"
-                    " published_at, parked_at)"
-                    " SELECT gen_random_uuid(), 't', 't', :label, '{}'::jsonb,"
-                    f" {published or 'NULL'}, {parked or 'NULL'} FROM generate_series(1, :count)"
-                ),
-                {"label": label, "count": count},
-            )
-
-    old = "now() - interval '8 days'"
-    await add("old-published", 2_500, old, None)  # more than one purge batch
-    await add("new-published", 3, "now() - interval '1 hour'", None)
-    await add("old-parked", 2, None, old)
-    await add("pending", 4, None, None)
-    settings = relay_settings.model_copy(update={"OUTBOX_RETENTION_SECONDS": 7 * 86_400})
-    relay = OutboxRelay(engine, publisher=None, settings=settings)  # type: ignore[arg-type]
-
-    assert await relay.purge_published() == 2_500
-    async with engine.connect() as connection:
-        left = dict(
-            (
-                await connection.execute(
-                    text("SELECT aggregate_id, count(*) FROM event_outbox GROUP BY aggregate_id")
-                )
-            ).all()
-        )
-    assert left == {"new-published": 3, "old-parked": 2, "pending": 4}
-    assert await relay.purge_published() == 0

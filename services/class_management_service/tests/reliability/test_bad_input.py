@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.checks import (
     check_problem,
+    collect_events,
     create_class,
     create_student,
     database_digest,
@@ -263,7 +264,7 @@ VERBATIM_NAMES = [
 
 @pytest.mark.parametrize("name", VERBATIM_NAMES, ids=range(len(VERBATIM_NAMES)))
 async def test_sql_looking_and_unusual_names_are_stored_verbatim(
-    name: str, client: httpx.AsyncClient, served_engine: AsyncEngine
+    name: str, client: httpx.AsyncClient, served_engine: AsyncEngine, served_cms: ServedCms
 ) -> None:
     owner = f"verbatim-{uuid.uuid4().hex[:8]}"
     created = await create_class(client, owner, name=name)
@@ -282,12 +283,18 @@ async def test_sql_looking_and_unusual_names_are_stored_verbatim(
         stored = await connection.scalar(
             text("SELECT name FROM classes WHERE id = :id"), {"id": created["id"]}
         )
-        payload = await connection.scalar(
-            text("SELECT payload FROM event_outbox WHERE aggregate_id = :id"),
-            {"id": created["id"]},
-        )
         tables = await connection.scalar(
             text("SELECT count(*) FROM pg_tables WHERE tablename = 'classes'")
         )
-    assert stored == name and payload["data"]["class_designation"] == name
+    (event,) = await collect_events(
+        served_cms.kafka_bootstrap,
+        lambda e: (
+            str(getattr(e.envelope.data, "class_id", "")) == created["id"]
+            and e.topic == "huleedu.class.created.v1"
+        ),
+        count=1,
+        timeout=15,
+        settle=0,
+    )
+    assert stored == name and event.envelope.data.class_designation == name
     assert tables == 1

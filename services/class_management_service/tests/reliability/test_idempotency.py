@@ -53,8 +53,10 @@ def owner() -> str:
     return f"idem-{uuid.uuid4().hex[:8]}"
 
 
-async def rows_of(engine: AsyncEngine, owner: str) -> tuple[int, int, int]:
-    """(classes, students, outbox rows) of ``owner``."""
+async def rows_of(engine: AsyncEngine, owner: str, bootstrap: str) -> tuple[int, int, int]:
+    """(classes, students, events) of ``owner``: rows in the database, events on the broker
+    (the relay deletes an outbox row once published). Every row has its created event: the
+    count waits for those, then for a second more, so that an extra event shows too."""
     async with engine.connect() as connection:
         classes = await connection.scalar(
             text("SELECT count(*) FROM classes WHERE created_by_user_id = :o"), {"o": owner}
@@ -62,14 +64,9 @@ async def rows_of(engine: AsyncEngine, owner: str) -> tuple[int, int, int]:
         students = await connection.scalar(
             text("SELECT count(*) FROM students WHERE created_by_user_id = :o"), {"o": owner}
         )
-        events = await connection.scalar(
-            text(
-                "SELECT count(*) FROM event_outbox WHERE :o IN"
-                " (payload->'data'->>'user_id', payload->'data'->>'created_by_user_id')"
-            ),
-            {"o": owner},
-        )
-    return int(classes or 0), int(students or 0), int(events or 0)
+    created = int(classes or 0) + int(students or 0)
+    events = await collect_events(bootstrap, by_user(owner), created, timeout=15)
+    return int(classes or 0), int(students or 0), len(events)
 
 
 def keyed(owner: str, key: str) -> dict[str, str]:
@@ -93,13 +90,13 @@ async def test_same_key_and_body_replays_the_first_response_and_creates_nothing(
         assert replay.headers["Location"] == first.headers["Location"]
         assert replay.headers["ETag"] == first.headers["ETag"]
         assert replay.headers["Idempotent-Replayed"] == "true"
-    assert await rows_of(served_engine, owner) == (1, 0, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
     events = await collect_events(served_cms.kafka_bootstrap, by_user(owner), 1, 15)
     assert len(events) == 1  # one change, one event
 
 
 async def test_same_key_with_another_body_is_422_and_creates_nothing(
-    client: httpx.AsyncClient, served_engine: AsyncEngine, owner: str
+    client: httpx.AsyncClient, served_cms: ServedCms, served_engine: AsyncEngine, owner: str
 ) -> None:
     key = str(uuid.uuid4())
     first = await client.post(
@@ -119,11 +116,11 @@ async def test_same_key_with_another_body_is_422_and_creates_nothing(
         headers=keyed(owner, key),
     )
     assert check_problem(response, 422)["code"] == "IDEMPOTENCY_KEY_REUSED"
-    assert await rows_of(served_engine, owner) == (1, 0, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
 
 
 async def test_concurrent_retries_with_one_key_create_one_class(
-    client: httpx.AsyncClient, served_engine: AsyncEngine, owner: str
+    client: httpx.AsyncClient, served_cms: ServedCms, served_engine: AsyncEngine, owner: str
 ) -> None:
     key = str(uuid.uuid4())
     body = {"name": "raced", "course_codes": ["ENG5"]}
@@ -137,13 +134,13 @@ async def test_concurrent_retries_with_one_key_create_one_class(
         if response.status_code == 409:
             assert check_problem(response)["code"] == "IDEMPOTENCY_KEY_IN_USE"
     assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
-    assert await rows_of(served_engine, owner) == (1, 0, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
     late = await client.post(CLASSES, json=body, headers=keyed(owner, key))
     assert late.status_code == 201 and late.headers["Idempotent-Replayed"] == "true"
 
 
 async def test_keys_belong_to_their_user(
-    client: httpx.AsyncClient, served_engine: AsyncEngine, owner: str
+    client: httpx.AsyncClient, served_cms: ServedCms, served_engine: AsyncEngine, owner: str
 ) -> None:
     other = f"idem-{uuid.uuid4().hex[:8]}"
     key = str(uuid.uuid4())
@@ -153,12 +150,12 @@ async def test_keys_belong_to_their_user(
     assert mine.status_code == theirs.status_code == 201
     assert "Idempotent-Replayed" not in theirs.headers
     assert mine.json()["id"] != theirs.json()["id"]
-    assert await rows_of(served_engine, owner) == (1, 0, 1)
-    assert await rows_of(served_engine, other) == (1, 0, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
+    assert await rows_of(served_engine, other, served_cms.kafka_bootstrap) == (1, 0, 1)
 
 
 async def test_a_failed_request_leaves_the_key_free_for_a_retry(
-    client: httpx.AsyncClient, served_engine: AsyncEngine, owner: str
+    client: httpx.AsyncClient, served_cms: ServedCms, served_engine: AsyncEngine, owner: str
 ) -> None:
     key = str(uuid.uuid4())
     bad = await client.post(
@@ -171,7 +168,7 @@ async def test_a_failed_request_leaves_the_key_free_for_a_retry(
         CLASSES, json={"name": "9A", "course_codes": ["ENG5"]}, headers=keyed(owner, key)
     )
     assert fixed.status_code == 201 and "Idempotent-Replayed" not in fixed.headers
-    assert await rows_of(served_engine, owner) == (1, 0, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
 
 
 async def test_student_creation_is_idempotent_and_the_key_lives_24_hours(
@@ -183,7 +180,7 @@ async def test_student_creation_is_idempotent_and_the_key_lives_24_hours(
     second = await client.post(STUDENTS, json=body, headers=keyed(owner, key))
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
-    assert await rows_of(served_engine, owner) == (0, 1, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (0, 1, 1)
 
     redis = Redis.from_url(served_cms.redis_url, socket_timeout=5)
     try:
@@ -212,4 +209,4 @@ async def test_another_replica_replays_the_first_response(
             replay = await other.post(CLASSES, json=body, headers=keyed(owner, key))
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
-    assert await rows_of(served_engine, owner) == (1, 0, 1)
+    assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
