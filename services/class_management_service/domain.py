@@ -17,6 +17,10 @@ RecordT = TypeVar("RecordT")
 # Builds the event of a change from the record as it is after the change; the repository
 # writes it to the outbox in the change's own transaction.
 EventFactory = Callable[[RecordT], EventEnvelope[Any]]
+# Builds the event of an update from the version the update produces. The repository may
+# build it before the change runs (so that change and event are one statement) and then
+# stores the event with the version the database actually produced.
+VersionedEventFactory = Callable[[int], EventEnvelope[Any]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from services.class_management_service.domain import (
     Page,
     StudentChanges,
     StudentRecord,
+    VersionedEventFactory,
 )
 
 
@@ -57,9 +58,10 @@ class ClassRepositoryProtocol(Protocol):
         name: str | None,
         course_code: CourseCode | None,
         expected_version: int | None,
-        event: EventFactory[ClassRecord],
+        event: VersionedEventFactory,
     ) -> ClassRecord | None:
-        """Apply the non-None fields and bump the version; None when not found.
+        """Apply the non-None fields and bump the version; None when not found. A change
+        writes ``event(new version)``; a request that changes nothing writes no event.
 
         Raises VersionConflictError when ``expected_version`` is stale.
         """

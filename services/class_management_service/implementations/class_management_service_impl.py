@@ -130,13 +130,13 @@ class ClassManagementServiceImpl:
             name=name,
             course_code=course_code,
             expected_version=expected_version,
-            event=lambda updated: self._envelope(
+            event=lambda version: self._envelope(
                 ClassUpdatedV1(
-                    class_id=updated.id,
+                    class_id=class_id,
                     class_designation=name,
                     course_codes=[course_code] if course_code is not None else None,
                     user_id=user_id,
-                    version=updated.version,
+                    version=version,
                 ),
                 correlation_id,
             ),

@@ -9,8 +9,12 @@ operation costs as few round trips as its guarantees allow:
   statement is atomic on its own; pages carry their total as ``count(*) OVER ()``;
 * creating a class or a student is one statement too: PostgreSQL's data-modifying CTEs
   insert the row, its memberships and its outbox event together, all or nothing;
-* an update or delete is a transaction of three statements: the change with ``RETURNING``,
-  its outbox event, and COMMIT; its version check is part of the change's WHERE clause.
+* so is an update of a class: the UPDATE and its event's INSERT in one statement, the
+  event built beforehand and given the version the UPDATE produced (``data.version``);
+* any other update or delete is a transaction of three statements: the change with
+  ``RETURNING``, its outbox event, and COMMIT.
+
+A version check (If-Match) is part of the change's WHERE clause.
 
 Rows become frozen records before the session is returned: nothing lazy leaves here.
 """
@@ -53,7 +57,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, array_agg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
+from sqlalchemy.sql.dml import ReturningDelete
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service import metrics
@@ -65,6 +69,7 @@ from services.class_management_service.domain import (
     RecordT,
     StudentChanges,
     StudentRecord,
+    VersionedEventFactory,
 )
 from services.class_management_service.exceptions import (
     ClassManagementError,
@@ -360,12 +365,17 @@ CREATE_STUDENT = _create_student_statement()
 
 
 @cache
-def _update_class_statement(checks_version: bool) -> ReturningUpdate[Any]:
-    """Rename and/or re-course an owned class (a NULL keeps the value); RETURNING the class."""
+def _update_class_statement(checks_version: bool) -> Select[Any]:
+    """Rename and/or re-course an owned class (a NULL keeps the value) and write its event,
+    in one statement; returns the class as changed, or no row when nothing matched.
+
+    The event is bound already built (for the version the caller expects); the statement
+    stores it with ``data.version`` set to the version the update produced.
+    """
     condition = _CLASS_OWNER
     if checks_version:
         condition = and_(condition, classes.c.version == bindparam("expected_version"))
-    return (
+    updated = (
         classes.update()
         .where(condition)
         .values(
@@ -375,7 +385,19 @@ def _update_class_statement(checks_version: bool) -> ReturningUpdate[Any]:
             updated_at=bindparam("now"),
         )
         .returning(*_class_columns())
+        .cte("updated")
     )
+    payload = func.jsonb_set(
+        _EVENT_VALUES[-1],
+        literal_column("'{data,version}'::text[]"),
+        func.to_jsonb(updated.c.version),
+    )
+    event = (
+        insert(outbox)
+        .from_select(_EVENT_COLUMNS, select(*_EVENT_VALUES[:-1], payload).select_from(updated))
+        .cte("event")
+    )
+    return select(updated).add_cte(event)
 
 
 @cache
@@ -631,7 +653,7 @@ class PostgreSQLClassRepositoryImpl:
         name: str | None,
         course_code: CourseCode | None,
         expected_version: int | None,
-        event: EventFactory[ClassRecord],
+        event: VersionedEventFactory,
     ) -> ClassRecord | None:
         key = {"user_id": user_id, "class_id": class_id}
         if name is None and course_code is None:
@@ -641,7 +663,8 @@ class PostgreSQLClassRepositoryImpl:
                     f"The resource is at version {current.version}, not {expected_version}."
                 )
             return current
-        async with self._session("update_class", transaction=True) as session:
+        # One statement (atomic on its own): the change and its event, or neither.
+        async with self._session("update_class", transaction=False) as session:
             row = (
                 await session.execute(
                     _update_class_statement(expected_version is not None),
@@ -655,15 +678,15 @@ class PostgreSQLClassRepositoryImpl:
                             else None
                         ),
                         "now": datetime.now(UTC),
+                        # Right already when If-Match named the version; else set by SQL.
+                        **_event_params(event((expected_version or 0) + 1)),
                     },
                 )
             ).one_or_none()
             if row is None:
                 await self._why_unchanged(session, CLASS_VERSION, key, expected_version)
                 return None
-            record = _class_record(row)
-            await session.execute(INSERT_EVENT, _event_params(event(record)))
-            return record
+            return _class_record(row)
 
     async def delete_class(
         self,

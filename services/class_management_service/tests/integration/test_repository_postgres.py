@@ -8,13 +8,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from common_core.events import ClassCreatedV1, EventEnvelope, StudentCreatedV1, make_envelope
+from common_core.events import (
+    ClassCreatedV1,
+    ClassUpdatedV1,
+    EventEnvelope,
+    StudentCreatedV1,
+    make_envelope,
+)
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import ClassRecord, StudentChanges, StudentRecord
+from services.class_management_service.domain import (
+    ClassRecord,
+    StudentChanges,
+    StudentRecord,
+    VersionedEventFactory,
+)
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
     DependencyUnavailableError,
@@ -42,6 +53,16 @@ def class_event(record: ClassRecord) -> EventEnvelope[Any]:
         ),
         source_service="test",
     )
+
+
+def updated_event(class_id: uuid.UUID) -> VersionedEventFactory:
+    def build(version: int) -> EventEnvelope[Any]:
+        return make_envelope(
+            ClassUpdatedV1(class_id=class_id, user_id=USER, version=version),
+            source_service="test",
+        )
+
+    return build
 
 
 def student_event(record: StudentRecord) -> EventEnvelope[Any]:
@@ -162,7 +183,7 @@ async def test_update_class_changes_only_given_fields_and_bumps_version(repo) ->
         name=None,
         course_code=CourseCode.ENG7,
         expected_version=1,
-        event=class_event,
+        event=updated_event(created.id),
     )
     assert updated is not None
     assert (updated.name, updated.course_code, updated.version) == ("9A", CourseCode.ENG7, 2)
@@ -178,10 +199,27 @@ async def test_update_class_with_stale_version_raises_and_changes_nothing(repo, 
             name="x",
             course_code=None,
             expected_version=2,
-            event=class_event,
+            event=updated_event(created.id),
         )
     assert (await repo.get_class(user_id=USER, class_id=created.id)).name == "9A"
     assert len(await outbox_rows(engine)) == 1
+
+
+async def test_an_update_without_if_match_stores_the_version_it_produced(repo, engine) -> None:
+    created = await new_class(repo, "9A")
+    for name in ("9B", "9C"):
+        await repo.update_class(
+            user_id=USER,
+            class_id=created.id,
+            name=name,
+            course_code=None,
+            expected_version=None,  # the repository cannot know the version beforehand
+            event=updated_event(created.id),
+        )
+    rows = await outbox_rows(engine)
+    assert [row.payload["data"]["version"] for row in rows] == [1, 2, 3]
+    assert [row.topic for row in rows][1:] == ["huleedu.class.updated.v1"] * 2
+    assert (await repo.get_class(user_id=USER, class_id=created.id)).version == 3
 
 
 async def test_update_class_missing_or_foreign_is_none(repo) -> None:
@@ -194,7 +232,7 @@ async def test_update_class_missing_or_foreign_is_none(repo) -> None:
                 name="x",
                 course_code=None,
                 expected_version=None,
-                event=class_event,
+                event=updated_event(class_id),
             )
             is None
         )
@@ -372,7 +410,7 @@ async def test_concurrent_updates_with_same_version_let_exactly_one_through(repo
                 name=f"name-{i}",
                 course_code=None,
                 expected_version=1,
-                event=class_event,
+                event=updated_event(created.id),
             )
             return "ok"
         except VersionConflictError:

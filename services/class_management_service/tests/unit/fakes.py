@@ -18,6 +18,7 @@ from services.class_management_service.domain import (
     Page,
     StudentChanges,
     StudentRecord,
+    VersionedEventFactory,
 )
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
@@ -96,7 +97,7 @@ class FakeClassRepository:
         name: str | None,
         course_code: CourseCode | None,
         expected_version: int | None,
-        event: EventFactory[ClassRecord],
+        event: VersionedEventFactory,
     ) -> ClassRecord | None:
         current = self._owned_class(user_id, class_id)
         if current is None:
@@ -112,7 +113,7 @@ class FakeClassRepository:
             updated_at=datetime.now(UTC),
         )
         self.classes[class_id] = updated
-        self.outbox.append(event(updated))
+        self.outbox.append(event(updated.version))
         return updated
 
     async def delete_class(
