@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from common_core.events.class_events import ClassCreatedV1, ClassDeletedV1
-from common_core.events.envelope import EventEnvelope, make_envelope
+from common_core.events.envelope import EventEnvelope, envelope_class, make_envelope
 from common_core.events.topics import CLASS_DELETED_TOPIC, UnknownEventError, topic_for
 from pydantic import BaseModel, ValidationError
 
@@ -192,3 +194,23 @@ def test_serialised_form_is_json_with_every_field() -> None:
         "version": 1,
     }
     assert raw["metadata"] == {"k": "v"}
+
+
+def test_the_envelope_class_of_an_event_survives_garbage_collection() -> None:
+    # pydantic holds parametrised generics weakly; rebuilding one costs about a millisecond.
+    kept = weakref.ref(envelope_class(ClassCreatedV1))
+    gc.collect()
+    assert kept() is not None and kept() is envelope_class(ClassCreatedV1)
+    envelope = make_envelope(
+        ClassCreatedV1(
+            class_id=uuid4(),
+            class_designation="9A",
+            course_codes=["ENG5"],
+            user_id="t",
+            version=1,
+        ),
+        source_service="test",
+    )
+    gc.collect()
+    assert type(envelope) is envelope_class(ClassCreatedV1)
+    assert type(envelope) is EventEnvelope[ClassCreatedV1]  # what pydantic gives out too

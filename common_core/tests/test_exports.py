@@ -36,7 +36,7 @@ EVENT_NAMES = {
         "StudentUpdatedV1",
         "StudentDeletedV1",
     ],
-    "envelope": ["EventEnvelope", "make_envelope"],
+    "envelope": ["EventEnvelope", "envelope_class", "make_envelope"],
     "parsing": ["EventParseError", "parse_event_message"],
     "topics": [
         "CLASS_CREATED_TOPIC",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from common_core.events.class_events import StudentDeletedV1 as StudentDeletedV1
     from common_core.events.class_events import StudentUpdatedV1 as StudentUpdatedV1
     from common_core.events.envelope import EventEnvelope as EventEnvelope
+    from common_core.events.envelope import envelope_class as envelope_class
     from common_core.events.envelope import make_envelope as make_envelope
     from common_core.events.parsing import EventParseError as EventParseError
     from common_core.events.parsing import parse_event_message as parse_event_message
@@ -45,7 +46,7 @@ _SUBMODULE_BY_NAME: dict[str, str] = {
         ),
         "class_events",
     ),
-    **dict.fromkeys(("EventEnvelope", "make_envelope"), "envelope"),
+    **dict.fromkeys(("EventEnvelope", "envelope_class", "make_envelope"), "envelope"),
     **dict.fromkeys(("EventParseError", "parse_event_message"), "parsing"),
     **dict.fromkeys(
         (

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common_core.events.envelope import EventEnvelope
+from common_core.events.envelope import EventEnvelope, envelope_class
 from common_core.events.topics import ALL_TOPICS, UnknownEventError, event_class_for
 
 __all__ = ["EventParseError", "parse_event_message"]
@@ -60,7 +60,7 @@ def parse_event_message(value: bytes | str) -> EventEnvelope[Any]:
             event_type=event_type,
         ) from None
     try:
-        return EventEnvelope[event_cls].model_validate_json(value)  # type: ignore[valid-type]
+        return envelope_class(event_cls).model_validate_json(value)
     except ValidationError as exc:
         raise EventParseError(
             f"invalid {event_type!r} event ({event_cls.__name__}): {_summarise(exc)}",
