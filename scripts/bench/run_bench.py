@@ -304,7 +304,8 @@ def pg_sessions(database_url: str) -> int:
 # With --pg-statements: what PostgreSQL spent on each statement during one run. The times
 # are the server's wall time (waits for locks and for a core included), not CPU.
 TOP_STATEMENTS = """
-    SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g') AS query
+    SELECT calls, total_exec_time AS total_ms, rows,
+           regexp_replace(query, '\\s+', ' ', 'g') AS query
     FROM pg_stat_statements
     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND query !~ 'pg_stat_'
@@ -591,13 +592,7 @@ def measure(
     statements = None
     if args.pg_statements:
         statements = [
-            {
-                "calls": row["calls"],
-                "total_ms": row["total_exec_time"],
-                "rows": row["rows"],
-                "query": row["query"],
-            }
-            for row in pg_query(database_url, TOP_STATEMENTS, args.pg_statements)
+            dict(row) for row in pg_query(database_url, TOP_STATEMENTS, args.pg_statements)
         ]
     machine_after = machine_ticks()
     machine_busy = (

@@ -287,9 +287,11 @@ _EVENT_VALUES = (
 INSERT_EVENT = insert(outbox).values(dict(zip(_EVENT_COLUMNS, _EVENT_VALUES, strict=True)))
 
 
-def _event_after(cte: CTE) -> Insert:
-    """INSERT of the event, one row per row of ``cte`` (so none when the change did nothing)."""
-    return insert(outbox).from_select(_EVENT_COLUMNS, select(*_EVENT_VALUES).select_from(cte))
+def _event_after(cte: CTE, payload: Any = _EVENT_VALUES[-1]) -> Insert:
+    """INSERT of the event, one row per row of ``cte`` (so none when the change did nothing);
+    ``payload`` replaces the bound payload (an expression over ``cte``'s columns)."""
+    values = (*_EVENT_VALUES[:-1], payload)
+    return insert(outbox).from_select(_EVENT_COLUMNS, select(*values).select_from(cte))
 
 
 def _create_class_statement() -> Insert:
@@ -392,12 +394,7 @@ def _update_class_statement(checks_version: bool) -> Select[Any]:
         literal_column("'{data,version}'::text[]"),
         func.to_jsonb(updated.c.version),
     )
-    event = (
-        insert(outbox)
-        .from_select(_EVENT_COLUMNS, select(*_EVENT_VALUES[:-1], payload).select_from(updated))
-        .cte("event")
-    )
-    return select(updated).add_cte(event)
+    return select(updated).add_cte(_event_after(updated, payload).cte("event"))
 
 
 @cache
