@@ -48,7 +48,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str, kafka_bootstrap: str) -> Settings:
+def settings(
+    request: pytest.FixtureRequest, database_url: str, redis_url: str, kafka_bootstrap: str
+) -> Settings:
+    """The app's settings on the devstack. ``@pytest.mark.relay_off`` turns its relay off, for
+    tests that count the outbox rows requests wrote (a relay deletes each row once
+    published) or the statements requests sent."""
     return Settings(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
@@ -56,6 +61,7 @@ def settings(database_url: str, redis_url: str, kafka_bootstrap: str) -> Setting
         KAFKA_ENABLE_IDEMPOTENCE=False,  # the local broker has no idempotent producers
         RELAY_POLL_INTERVAL_SECONDS=0.5,
         RELAY_MAX_BACKOFF_SECONDS=2.0,
+        RELAY_ENABLED=request.node.get_closest_marker("relay_off") is None,
     )
 
 

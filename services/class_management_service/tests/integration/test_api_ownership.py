@@ -27,6 +27,8 @@ from services.class_management_service.tests.support.api import (
     user_headers,
 )
 
+pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
+
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.config import Settings
 from services.class_management_service.tests.support.api import (
     PAGINATION_FIELDS,
     STUDENT_FIELDS,
@@ -26,12 +25,7 @@ from services.class_management_service.tests.support.api import (
     user_headers,
 )
 
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # No relay: the outbox then holds every event the requests wrote (a relay deletes each
-    # row once published), which these tests count.
-    return settings.model_copy(update={"RELAY_ENABLED": False})
+pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
 
 
 STUDENTS = "/v1/classes/students"

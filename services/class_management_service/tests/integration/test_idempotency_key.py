@@ -8,15 +8,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.config import Settings
 from services.class_management_service.models_db import EventOutbox, UserClass
 
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # No relay: the outbox then holds every event the requests wrote (a relay deletes each
-    # row once published), which these tests count.
-    return settings.model_copy(update={"RELAY_ENABLED": False})
+pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
 
 
 async def _counts(engine: AsyncEngine) -> tuple[int, int]:

@@ -18,15 +18,9 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.config import Settings
+pytestmark = pytest.mark.relay_off  # its polling would add statements no request sent
 
 SMALL, LARGE = 3, 30
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # No relay: its polling would add statements that no request issued.
-    return settings.model_copy(update={"RELAY_ENABLED": False})
 
 
 class StatementCounter:

@@ -162,7 +162,10 @@ async def get_ok(
 
 
 async def outbox_count(engine: AsyncEngine, aggregate_id: str | None = None) -> int:
-    """Rows in the outbox (of one aggregate, if given): every change writes exactly one."""
+    """Rows in the outbox (of one aggregate, if given): every change writes exactly one.
+
+    Only a count of what requests wrote with ``@pytest.mark.relay_off``: a relay deletes
+    each row once published."""
     async with engine.connect() as connection:
         if aggregate_id is None:
             return int(await connection.scalar(text("SELECT count(*) FROM event_outbox")))
