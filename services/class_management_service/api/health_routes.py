@@ -38,7 +38,9 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
 
 
 async def _ping_postgres(engine: AsyncEngine) -> None:
+    # AUTOCOMMIT: one round trip, not BEGIN, SELECT 1 and ROLLBACK.
     async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(text("SELECT 1"))
 
 
