@@ -73,9 +73,10 @@ class ClassRepositoryProtocol(Protocol):
         user_id: str,
         class_id: uuid.UUID,
         expected_version: int | None,
-        event: EventFactory[ClassRecord],
+        event: VersionedEventFactory,
     ) -> bool:
-        """Delete the class and its memberships (students stay); False when not found."""
+        """Delete the class and its memberships (students stay) and write ``event(version
+        after the delete)``; False when not found. Raises VersionConflictError."""
         ...
 
     async def get_roster(
@@ -131,9 +132,10 @@ class ClassRepositoryProtocol(Protocol):
         user_id: str,
         student_id: uuid.UUID,
         expected_version: int | None,
-        event: EventFactory[StudentRecord],
+        event: VersionedEventFactory,
     ) -> bool:
-        """Delete the student with memberships and essay links; False when not found."""
+        """Delete the student with memberships and essay links and write ``event(version
+        after the delete)``; False when not found. Raises VersionConflictError."""
         ...
 
     async def associate_essay(

@@ -157,8 +157,8 @@ class ClassManagementServiceImpl:
             user_id=user_id,
             class_id=class_id,
             expected_version=expected_version,
-            event=lambda gone: self._envelope(
-                ClassDeletedV1(class_id=gone.id, user_id=user_id, version=gone.version),
+            event=lambda version: self._envelope(
+                ClassDeletedV1(class_id=class_id, user_id=user_id, version=version),
                 correlation_id,
             ),
         )
@@ -275,8 +275,8 @@ class ClassManagementServiceImpl:
             user_id=user_id,
             student_id=student_id,
             expected_version=expected_version,
-            event=lambda gone: self._envelope(
-                StudentDeletedV1(student_id=gone.id, user_id=user_id, version=gone.version),
+            event=lambda version: self._envelope(
+                StudentDeletedV1(student_id=student_id, user_id=user_id, version=version),
                 correlation_id,
             ),
         )

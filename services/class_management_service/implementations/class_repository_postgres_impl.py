@@ -9,10 +9,12 @@ operation costs as few round trips as its guarantees allow:
   statement is atomic on its own; pages carry their total as ``count(*) OVER ()``;
 * creating a class or a student is one statement too: PostgreSQL's data-modifying CTEs
   insert the row, its memberships and its outbox event together, all or nothing;
-* so is an update of a class: the UPDATE and its event's INSERT in one statement, the
-  event built beforehand and given the version the UPDATE produced (``data.version``);
-* any other update or delete is a transaction of three statements: the change with
-  ``RETURNING``, its outbox event, and COMMIT.
+* so are an update of a class and any delete: the UPDATE or DELETE and its event's INSERT
+  in one statement, the event built beforehand and given the version the change produced
+  (``data.version``);
+* an update of a student is a transaction: it locks the student, then changes the row and
+  its memberships in several statements and writes its event (linking an essay is a
+  transaction too).
 
 A version check (If-Match) is part of the change's WHERE clause.
 
@@ -24,7 +26,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from time import perf_counter
@@ -57,7 +58,6 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, array_agg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql.dml import ReturningDelete
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service import metrics
@@ -389,22 +389,32 @@ def _update_class_statement(checks_version: bool) -> Select[Any]:
         .returning(*_class_columns())
         .cte("updated")
     )
-    payload = func.jsonb_set(
-        _EVENT_VALUES[-1],
-        literal_column("'{data,version}'::text[]"),
-        func.to_jsonb(updated.c.version),
+    event = _event_after(updated, _with_version(updated.c.version)).cte("event")
+    return select(updated).add_cte(event)
+
+
+def _with_version(version: Any) -> Any:
+    """The bound event payload with ``data.version`` set to ``version`` (a SQL expression)."""
+    return func.jsonb_set(
+        _EVENT_VALUES[-1], literal_column("'{data,version}'::text[]"), func.to_jsonb(version)
     )
-    return select(updated).add_cte(_event_after(updated, payload).cte("event"))
 
 
 @cache
-def _delete_statement(table: Table, checks_version: bool) -> ReturningDelete[Any]:
+def _delete_statement(table: Table, checks_version: bool) -> Select[Any]:
+    """Delete an owned row (at the expected version) and write the event of its end, in one
+    statement; returns the version the row had, or no row when nothing matched.
+
+    As for updates, the event is bound already built; the statement stores it with
+    ``data.version`` one past the version of the row it deleted.
+    """
     owner = _CLASS_OWNER if table is classes else _STUDENT_OWNER
     condition = owner
     if checks_version:
         condition = and_(condition, table.c.version == bindparam("expected_version"))
-    columns = _class_columns() if table is classes else _student_columns()
-    return table.delete().where(condition).returning(*columns)
+    deleted = table.delete().where(condition).returning(table.c.version).cte("deleted")
+    event = _event_after(deleted, _with_version(deleted.c.version + 1)).cte("event")
+    return select(deleted.c.version).add_cte(event)
 
 
 def _event_params(envelope: EventEnvelope[Any]) -> dict[str, Any]:
@@ -691,18 +701,10 @@ class PostgreSQLClassRepositoryImpl:
         user_id: str,
         class_id: uuid.UUID,
         expected_version: int | None,
-        event: EventFactory[ClassRecord],
+        event: VersionedEventFactory,
     ) -> bool:
-        def gone(row: Row[Any]) -> ClassRecord:
-            return replace(
-                _class_record(row),
-                student_count=0,
-                updated_at=datetime.now(UTC),
-                version=row.version + 1,
-            )
-
         key = {"user_id": user_id, "class_id": class_id}
-        return await self._delete("delete_class", classes, key, expected_version, gone, event)
+        return await self._delete("delete_class", classes, key, expected_version, event)
 
     async def _delete(
         self,
@@ -710,22 +712,26 @@ class PostgreSQLClassRepositoryImpl:
         table: Table,
         key: dict[str, Any],
         expected_version: int | None,
-        gone: Callable[[Row[Any]], RecordT],
-        event: EventFactory[RecordT],
+        event: VersionedEventFactory,
     ) -> bool:
-        """Delete an owned row (if at the expected version) and write the event of its end."""
-        async with self._session(operation, transaction=True) as session:
-            row = (
+        """Delete an owned row (if at the expected version) and write the event of its end:
+        one statement, atomic on its own."""
+        async with self._session(operation, transaction=False) as session:
+            deleted = (
                 await session.execute(
                     _delete_statement(table, expected_version is not None),
-                    {**key, "expected_version": expected_version},
+                    {
+                        **key,
+                        "expected_version": expected_version,
+                        # Right already when If-Match named the version; else set by SQL.
+                        **_event_params(event((expected_version or 0) + 1)),
+                    },
                 )
-            ).one_or_none()
-            if row is None:
+            ).first()
+            if deleted is None:
                 versions = CLASS_VERSION if table is classes else STUDENT_VERSION
                 await self._why_unchanged(session, versions, key, expected_version)
                 return False
-            await session.execute(INSERT_EVENT, _event_params(event(gone(row))))
             return True
 
     async def get_roster(
@@ -895,18 +901,10 @@ class PostgreSQLClassRepositoryImpl:
         user_id: str,
         student_id: uuid.UUID,
         expected_version: int | None,
-        event: EventFactory[StudentRecord],
+        event: VersionedEventFactory,
     ) -> bool:
-        def gone(row: Row[Any]) -> StudentRecord:
-            return replace(
-                _student_record(row),
-                class_ids=(),
-                updated_at=datetime.now(UTC),
-                version=row.version + 1,
-            )
-
         key = {"user_id": user_id, "student_id": student_id}
-        return await self._delete("delete_student", students, key, expected_version, gone, event)
+        return await self._delete("delete_student", students, key, expected_version, event)
 
     # -- essays ---------------------------------------------------------------------
 

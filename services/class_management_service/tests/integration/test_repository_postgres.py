@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 from common_core.events import (
+    CLASS_DELETED_TOPIC,
+    STUDENT_DELETED_TOPIC,
     ClassCreatedV1,
+    ClassDeletedV1,
     ClassUpdatedV1,
     EventEnvelope,
     StudentCreatedV1,
+    StudentDeletedV1,
     make_envelope,
 )
 from sqlalchemy import func, select, text
@@ -63,6 +67,19 @@ def updated_event(class_id: uuid.UUID) -> VersionedEventFactory:
         )
 
     return build
+
+
+def class_deleted(class_id: uuid.UUID) -> VersionedEventFactory:
+    return lambda version: make_envelope(
+        ClassDeletedV1(class_id=class_id, user_id=USER, version=version), source_service="test"
+    )
+
+
+def student_deleted(student_id: uuid.UUID) -> VersionedEventFactory:
+    return lambda version: make_envelope(
+        StudentDeletedV1(student_id=student_id, user_id=USER, version=version),
+        source_service="test",
+    )
 
 
 def student_event(record: StudentRecord) -> EventEnvelope[Any]:
@@ -238,19 +255,55 @@ async def test_update_class_missing_or_foreign_is_none(repo) -> None:
         )
 
 
-async def test_delete_class_removes_memberships_but_keeps_students(repo) -> None:
+async def test_delete_class_removes_memberships_but_keeps_students(repo, engine) -> None:
     klass = await new_class(repo)
     student = await new_student(repo, class_ids=(klass.id,))
+    await repo.update_class(
+        user_id=USER,
+        class_id=klass.id,
+        name="9B",
+        course_code=None,
+        expected_version=None,
+        event=updated_event(klass.id),
+    )
 
     assert await repo.delete_class(
-        user_id=USER, class_id=klass.id, expected_version=None, event=class_event
+        user_id=USER, class_id=klass.id, expected_version=None, event=class_deleted(klass.id)
     )
     assert await repo.get_class(user_id=USER, class_id=klass.id) is None
     remaining = await repo.get_student(user_id=USER, student_id=student.id)
     assert remaining is not None and remaining.class_ids == ()
     assert not await repo.delete_class(
-        user_id=USER, class_id=klass.id, expected_version=None, event=class_event
+        user_id=USER, class_id=klass.id, expected_version=None, event=class_deleted(klass.id)
     )
+    # The delete's event carries the version one past the row's (2), though the caller
+    # named none: the statement sets it from the row it deleted.
+    last = (await outbox_rows(engine))[-1]
+    assert (last.topic, last.payload["data"]["version"]) == (CLASS_DELETED_TOPIC, 3)
+    assert last.payload["data"]["class_id"] == str(klass.id)
+
+
+async def test_delete_with_a_stale_version_raises_and_deletes_nothing(repo, engine) -> None:
+    klass = await new_class(repo)
+    student = await new_student(repo, class_ids=(klass.id,))
+    written = len(await outbox_rows(engine))
+    with pytest.raises(VersionConflictError):
+        await repo.delete_class(
+            user_id=USER, class_id=klass.id, expected_version=2, event=class_deleted(klass.id)
+        )
+    with pytest.raises(VersionConflictError):
+        await repo.delete_student(
+            user_id=USER,
+            student_id=student.id,
+            expected_version=7,
+            event=student_deleted(student.id),
+        )
+    assert not await repo.delete_class(
+        user_id=OTHER, class_id=klass.id, expected_version=1, event=class_deleted(klass.id)
+    )
+    assert await repo.get_class(user_id=USER, class_id=klass.id) is not None
+    assert await repo.get_student(user_id=USER, student_id=student.id) is not None
+    assert len(await outbox_rows(engine)) == written
 
 
 async def test_student_create_with_memberships_roster_and_counts(repo) -> None:
@@ -351,7 +404,7 @@ async def test_membership_primary_key_prevents_duplicates(engine, repo) -> None:
             )
 
 
-async def test_delete_student_and_essay_links(repo) -> None:
+async def test_delete_student_and_essay_links(repo, engine) -> None:
     ada = await new_student(repo)
     bob = await new_student(repo, "Bob")
     essay = uuid.uuid4()
@@ -368,10 +421,12 @@ async def test_delete_student_and_essay_links(repo) -> None:
     ] == [essay]
 
     assert await repo.delete_student(
-        user_id=USER, student_id=ada.id, expected_version=1, event=student_event
+        user_id=USER, student_id=ada.id, expected_version=1, event=student_deleted(ada.id)
     )
     assert await repo.get_student(user_id=USER, student_id=ada.id) is None
     assert await repo.list_student_essays(user_id=USER, student_id=ada.id) is None
+    last = (await outbox_rows(engine))[-1]
+    assert (last.topic, last.payload["data"]["version"]) == (STUDENT_DELETED_TOPIC, 2)
 
 
 async def test_many_concurrent_operations_each_get_their_own_session(repo, engine) -> None:

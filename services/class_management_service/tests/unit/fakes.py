@@ -122,14 +122,14 @@ class FakeClassRepository:
         user_id: str,
         class_id: uuid.UUID,
         expected_version: int | None,
-        event: EventFactory[ClassRecord],
+        event: VersionedEventFactory,
     ) -> bool:
         current = self._owned_class(user_id, class_id)
         if current is None:
             return False
         self._check(current.version, expected_version)
         del self.classes[class_id]
-        self.outbox.append(event(replace(current, version=current.version + 1)))
+        self.outbox.append(event(current.version + 1))
         return True
 
     async def get_roster(
@@ -219,14 +219,14 @@ class FakeClassRepository:
         user_id: str,
         student_id: uuid.UUID,
         expected_version: int | None,
-        event: EventFactory[StudentRecord],
+        event: VersionedEventFactory,
     ) -> bool:
         current = self._owned_student(user_id, student_id)
         if current is None:
             return False
         self._check(current.version, expected_version)
         del self.students[student_id]
-        self.outbox.append(event(replace(current, version=current.version + 1)))
+        self.outbox.append(event(current.version + 1))
         return True
 
     async def associate_essay(
