@@ -118,9 +118,10 @@ class ClassRepositoryProtocol(Protocol):
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-        event: EventFactory[StudentRecord],
+        event: VersionedEventFactory,
     ) -> StudentRecord | None:
-        """Apply the given changes; None when not found.
+        """Apply the given changes; None when not found. A change writes ``event(new
+        version)``; a request that changes nothing writes no event.
 
         Raises ClassNotFoundError, StudentAlreadyExistsError, VersionConflictError.
         """

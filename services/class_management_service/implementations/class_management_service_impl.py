@@ -245,16 +245,16 @@ class ClassManagementServiceImpl:
             student_id=student_id,
             changes=changes,
             expected_version=expected_version,
-            event=lambda updated: self._envelope(
+            event=lambda version: self._envelope(
                 StudentUpdatedV1(
-                    student_id=updated.id,
+                    student_id=student_id,
                     first_name=changes.first_name,
                     last_name=changes.last_name,
                     student_email=changes.email,
                     add_class_ids=list(changes.add_class_ids) or None,
                     remove_class_ids=list(changes.remove_class_ids) or None,
                     updated_by_user_id=user_id,
-                    version=updated.version,
+                    version=version,
                 ),
                 correlation_id,
             ),

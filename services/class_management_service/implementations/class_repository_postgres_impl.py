@@ -12,9 +12,9 @@ operation costs as few round trips as its guarantees allow:
 * so are an update of a class and any delete: the UPDATE or DELETE and its event's INSERT
   in one statement, the event built beforehand and given the version the change produced
   (``data.version``);
-* an update of a student is a transaction: it locks the student, then changes the row and
-  its memberships in several statements and writes its event (linking an essay is a
-  transaction too).
+* so is an update of a student's names or e-mail; one that changes memberships is a
+  transaction: it locks the student, changes the row and its memberships in several
+  statements and writes its event (linking an essay is a transaction too).
 
 A version check (If-Match) is part of the change's WHERE clause.
 
@@ -366,6 +366,14 @@ CREATE_CLASS = _create_class_statement()
 CREATE_STUDENT = _create_student_statement()
 
 
+def _guarded(table: Table, checks_version: bool) -> Any:
+    """The user's row of ``table`` by id; at ``expected_version`` too when If-Match named it."""
+    condition = _CLASS_OWNER if table is classes else _STUDENT_OWNER
+    if checks_version:
+        condition = and_(condition, table.c.version == bindparam("expected_version"))
+    return condition
+
+
 @cache
 def _update_class_statement(checks_version: bool) -> Select[Any]:
     """Rename and/or re-course an owned class (a NULL keeps the value) and write its event,
@@ -374,12 +382,9 @@ def _update_class_statement(checks_version: bool) -> Select[Any]:
     The event is bound already built (for the version the caller expects); the statement
     stores it with ``data.version`` set to the version the update produced.
     """
-    condition = _CLASS_OWNER
-    if checks_version:
-        condition = and_(condition, classes.c.version == bindparam("expected_version"))
     updated = (
         classes.update()
-        .where(condition)
+        .where(_guarded(classes, checks_version))
         .values(
             name=func.coalesce(bindparam("name", type_=String), classes.c.name),
             course_id=func.coalesce(bindparam("course_id", type_=_UUID), classes.c.course_id),
@@ -400,6 +405,33 @@ def _with_version(version: Any) -> Any:
     )
 
 
+_STUDENT_FIELDS_CHANGED = ("first_name", "last_name", "legal_full_name", "email")
+
+
+@cache
+def _update_student_statement(checks_version: bool) -> Select[Any]:
+    """Change an owned student's names and e-mail (a NULL keeps the value) and write its
+    event, in one statement; returns the student as changed, or no row when nothing matched.
+    Memberships are not changed here (see ``update_student``). The event is bound already
+    built, as for classes, and stored with the version the update produced.
+    """
+    updated = (
+        students.update()
+        .where(_guarded(students, checks_version))
+        .values(
+            {
+                field: func.coalesce(bindparam(field, type_=String), students.c[field])
+                for field in _STUDENT_FIELDS_CHANGED
+            }
+            | {"version": students.c.version + 1, "updated_at": bindparam("now")}
+        )
+        .returning(*_student_columns())
+        .cte("updated")
+    )
+    event = _event_after(updated, _with_version(updated.c.version)).cte("event")
+    return select(updated).add_cte(event)
+
+
 @cache
 def _delete_statement(table: Table, checks_version: bool) -> Select[Any]:
     """Delete an owned row (at the expected version) and write the event of its end, in one
@@ -408,11 +440,9 @@ def _delete_statement(table: Table, checks_version: bool) -> Select[Any]:
     As for updates, the event is bound already built; the statement stores it with
     ``data.version`` one past the version of the row it deleted.
     """
-    owner = _CLASS_OWNER if table is classes else _STUDENT_OWNER
-    condition = owner
-    if checks_version:
-        condition = and_(condition, table.c.version == bindparam("expected_version"))
-    deleted = table.delete().where(condition).returning(table.c.version).cte("deleted")
+    deleted = (
+        table.delete().where(_guarded(table, checks_version)).returning(table.c.version)
+    ).cte("deleted")
     event = _event_after(deleted, _with_version(deleted.c.version + 1)).cte("event")
     return select(deleted.c.version).add_cte(event)
 
@@ -481,6 +511,12 @@ def _student_record(row: Row[Any]) -> StudentRecord:
         updated_at,
         version,
     )
+
+
+def _require_version(version: int, expected_version: int | None) -> None:
+    """Raise VersionConflictError unless the row is at the version If-Match demands."""
+    if expected_version is not None and version != expected_version:
+        raise VersionConflictError(f"The resource is at version {version}, not {expected_version}.")
 
 
 class PostgreSQLClassRepositoryImpl:
@@ -665,10 +701,8 @@ class PostgreSQLClassRepositoryImpl:
         key = {"user_id": user_id, "class_id": class_id}
         if name is None and course_code is None:
             current = await self.get_class(user_id=user_id, class_id=class_id)
-            if current is not None and expected_version not in (None, current.version):
-                raise VersionConflictError(
-                    f"The resource is at version {current.version}, not {expected_version}."
-                )
+            if current is not None:
+                _require_version(current.version, expected_version)
             return current
         # One statement (atomic on its own): the change and its event, or neither.
         async with self._session("update_class", transaction=False) as session:
@@ -834,38 +868,59 @@ class PostgreSQLClassRepositoryImpl:
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-        event: EventFactory[StudentRecord],
+        event: VersionedEventFactory,
     ) -> StudentRecord | None:
         key = {"user_id": user_id, "student_id": student_id}
+        fields = {field: getattr(changes, field) for field in _STUDENT_FIELDS_CHANGED}
+        if not changes.add_class_ids and not changes.remove_class_ids:
+            if all(value is None for value in fields.values()):
+                current = await self.get_student(user_id=user_id, student_id=student_id)
+                if current is not None:
+                    _require_version(current.version, expected_version)
+                return current
+            # Names and e-mail only: one statement, the change and its event or neither.
+            async with self._session("update_student", transaction=False) as session:
+                try:
+                    row = (
+                        await session.execute(
+                            _update_student_statement(expected_version is not None),
+                            {
+                                **key,
+                                **fields,
+                                "expected_version": expected_version,
+                                "now": datetime.now(UTC),
+                                # Right already when If-Match named the version; else set by SQL.
+                                **_event_params(event((expected_version or 0) + 1)),
+                            },
+                        )
+                    ).one_or_none()
+                except exc.IntegrityError as error:
+                    raise self._integrity_error(error, changes.email) from error
+                if row is None:
+                    await self._why_unchanged(session, STUDENT_VERSION, key, expected_version)
+                    return None
+                return _student_record(row)
         async with self._session("update_student", transaction=True) as session:
-            # Lock the student first: memberships change in several statements.
+            # Memberships change in several statements: lock the student first.
             version = (
                 await session.execute(STUDENT_VERSION.with_for_update(), key)
             ).scalar_one_or_none()
             if version is None:
                 return None
-            if expected_version is not None and version != expected_version:
-                raise VersionConflictError(
-                    f"The resource is at version {version}, not {expected_version}."
-                )
+            _require_version(version, expected_version)
             await self._require_owned_classes(
                 user_id, (*changes.add_class_ids, *changes.remove_class_ids), session
             )
             values: dict[str, Any] = {
-                field: getattr(changes, field)
-                for field in ("first_name", "last_name", "legal_full_name", "email")
-                if getattr(changes, field) is not None
+                field: value for field, value in fields.items() if value is not None
             }
-            if values or changes.add_class_ids or changes.remove_class_ids:
-                values |= {"version": students.c.version + 1, "updated_at": datetime.now(UTC)}
-                try:
-                    await self._change_student(session, student_id, values, changes)
-                except exc.IntegrityError as error:
-                    raise self._integrity_error(error, changes.email) from error
-            row = (await session.execute(GET_STUDENT, key)).one()
-            record = _student_record(row)
-            if record.version != version:
-                await session.execute(INSERT_EVENT, _event_params(event(record)))
+            values |= {"version": students.c.version + 1, "updated_at": datetime.now(UTC)}
+            try:
+                await self._change_student(session, student_id, values, changes)
+            except exc.IntegrityError as error:
+                raise self._integrity_error(error, changes.email) from error
+            record = _student_record((await session.execute(GET_STUDENT, key)).one())
+            await session.execute(INSERT_EVENT, _event_params(event(record.version)))
             return record
 
     @staticmethod

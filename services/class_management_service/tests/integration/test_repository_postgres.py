@@ -11,12 +11,14 @@ import pytest
 from common_core.events import (
     CLASS_DELETED_TOPIC,
     STUDENT_DELETED_TOPIC,
+    STUDENT_UPDATED_TOPIC,
     ClassCreatedV1,
     ClassDeletedV1,
     ClassUpdatedV1,
     EventEnvelope,
     StudentCreatedV1,
     StudentDeletedV1,
+    StudentUpdatedV1,
     make_envelope,
 )
 from sqlalchemy import func, select, text
@@ -72,6 +74,13 @@ def updated_event(class_id: uuid.UUID) -> VersionedEventFactory:
 def class_deleted(class_id: uuid.UUID) -> VersionedEventFactory:
     return lambda version: make_envelope(
         ClassDeletedV1(class_id=class_id, user_id=USER, version=version), source_service="test"
+    )
+
+
+def student_updated(student_id: uuid.UUID) -> VersionedEventFactory:
+    return lambda version: make_envelope(
+        StudentUpdatedV1(student_id=student_id, updated_by_user_id=USER, version=version),
+        source_service="test",
     )
 
 
@@ -355,7 +364,7 @@ async def test_update_student_memberships_and_fields(repo) -> None:
             last_name="Byron", add_class_ids=(second.id, first.id), remove_class_ids=(first.id,)
         ),
         expected_version=1,
-        event=student_event,
+        event=student_updated(student.id),
     )
     assert updated is not None
     assert (updated.first_name, updated.last_name, updated.version) == ("Ada", "Byron", 2)
@@ -367,7 +376,7 @@ async def test_update_student_memberships_and_fields(repo) -> None:
             student_id=student.id,
             changes=StudentChanges(email="bob@example.com"),
             expected_version=None,
-            event=student_event,
+            event=student_updated(student.id),
         )
     with pytest.raises(VersionConflictError):
         await repo.update_student(
@@ -375,7 +384,7 @@ async def test_update_student_memberships_and_fields(repo) -> None:
             student_id=student.id,
             changes=StudentChanges(first_name="X"),
             expected_version=1,
-            event=student_event,
+            event=student_updated(student.id),
         )
     foreign = await new_class(repo, user=OTHER)
     with pytest.raises(ClassNotFoundError):
@@ -384,11 +393,57 @@ async def test_update_student_memberships_and_fields(repo) -> None:
             student_id=student.id,
             changes=StudentChanges(add_class_ids=(foreign.id,)),
             expected_version=None,
-            event=student_event,
+            event=student_updated(student.id),
         )
     final = await repo.get_student(user_id=USER, student_id=student.id)
     assert final is not None
     assert (final.email, final.version, final.class_ids) == ("ada@example.com", 2, (second.id,))
+
+
+async def test_a_student_rename_is_one_change_with_its_event(repo, engine) -> None:
+    student = await new_student(repo, email="ada@example.com")
+    for last_name in ("Byron", "King"):
+        updated = await repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(last_name=last_name, email="ADA@example.com"),
+            expected_version=None,  # the event's version comes from the row
+            event=student_updated(student.id),
+        )
+        assert updated is not None
+    assert (updated.first_name, updated.last_name, updated.version) == ("Ada", "King", 3)
+    assert (updated.email, updated.class_ids) == ("ADA@example.com", ())
+    rows = await outbox_rows(engine)
+    assert [row.payload["data"]["version"] for row in rows] == [1, 2, 3]
+    assert {row.topic for row in rows[1:]} == {STUDENT_UPDATED_TOPIC}
+
+    unchanged = await repo.update_student(
+        user_id=USER,
+        student_id=student.id,
+        changes=StudentChanges(),
+        expected_version=3,
+        event=student_updated(student.id),
+    )
+    assert unchanged == updated
+    with pytest.raises(VersionConflictError):
+        await repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(),
+            expected_version=2,
+            event=student_updated(student.id),
+        )
+    assert (
+        await repo.update_student(
+            user_id=OTHER,
+            student_id=student.id,
+            changes=StudentChanges(first_name="X"),
+            expected_version=None,
+            event=student_updated(student.id),
+        )
+        is None
+    )
+    assert len(await outbox_rows(engine)) == 3
 
 
 async def test_membership_primary_key_prevents_duplicates(engine, repo) -> None:
@@ -441,7 +496,7 @@ async def test_many_concurrent_operations_each_get_their_own_session(repo, engin
             student_id=student.id,
             changes=StudentChanges(last_name=f"L{i}"),
             expected_version=None,
-            event=student_event,
+            event=student_updated(student.id),
         )
         await repo.get_roster(user_id=USER, class_id=klass.id, limit=5, offset=0)
 

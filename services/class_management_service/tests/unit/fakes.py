@@ -191,7 +191,7 @@ class FakeClassRepository:
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-        event: EventFactory[StudentRecord],
+        event: VersionedEventFactory,
     ) -> StudentRecord | None:
         current = self._owned_student(user_id, student_id)
         if current is None:
@@ -210,7 +210,7 @@ class FakeClassRepository:
             version=current.version + 1,
         )
         self.students[student_id] = updated
-        self.outbox.append(event(updated))
+        self.outbox.append(event(updated.version))
         return updated
 
     async def delete_student(
