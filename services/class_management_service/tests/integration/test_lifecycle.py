@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
+from services.class_management_service.tests.support.service_process import (
+    ServiceProcess,
+    service_env,
+)
 
 
 async def _backend_count(engine: AsyncEngine) -> int:
@@ -54,47 +53,23 @@ async def test_shutdown_stops_tasks_and_closes_connections(settings: Settings, e
     assert await _backend_count(engine) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_serve_entrypoint_serves_and_stops_on_sigterm(settings: Settings) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CLASS_MANAGEMENT_SERVICE_DATABASE_URL": settings.DATABASE_URL,
-        "CLASS_MANAGEMENT_SERVICE_REDIS_URL": settings.REDIS_URL,
-        "CLASS_MANAGEMENT_SERVICE_KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
-        "CLASS_MANAGEMENT_SERVICE_KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "CLASS_MANAGEMENT_SERVICE_HOST": "127.0.0.1",
-        "CLASS_MANAGEMENT_SERVICE_PORT": str(port),
-        "CLASS_MANAGEMENT_SERVICE_LOG_FORMAT": "json",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.class_management_service", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def test_serve_entrypoint_serves_and_stops_on_sigterm(settings: Settings, tmp_path: Path) -> None:
+    env = service_env(
+        settings.DATABASE_URL,
+        settings.REDIS_URL,
+        settings.KAFKA_BOOTSTRAP_SERVERS,
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
     )
+    process = ServiceProcess(env, tmp_path / "serve.log", name="serve")
     try:
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    status = r.status
-                    break
-            except OSError:
-                time.sleep(0.2)
-        assert status == 200
+        process.start()
+        process.wait_healthy()
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        code = process.stop(timeout=30)
+    output = process.log_text()
     # uvicorn finishes its graceful shutdown, then re-raises the signal it got.
-    assert process.returncode in (0, -signal.SIGTERM), output
+    assert code in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert '"route": "/healthz"' in output
     assert "Class Management Service stopped" in output

@@ -9,14 +9,11 @@ process serves health and metrics but not the API; both stop cleanly on SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -26,68 +23,13 @@ from redis.asyncio import Redis
 from services.class_management_service.implementations.redis_outbox_waker_impl import (
     WAKE_CHANNEL,
 )
-from services.class_management_service.tests.reliability.service_process import (
-    ENV_PREFIX,
-    REPO_ROOT,
-    free_port,
+from services.class_management_service.tests.support.kafka_events import EventCollector
+from services.class_management_service.tests.support.service_process import (
+    ServiceProcess,
     service_env,
 )
-from services.class_management_service.tests.support.kafka_events import EventCollector
 
 pytestmark = pytest.mark.timeout(180)
-
-STARTUP_TIMEOUT_SECONDS = 30.0
-
-
-class _Command:
-    """``python -m services.class_management_service <command>`` on a free port."""
-
-    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log: IO[bytes] = open(log_path, "wb")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "services.class_management_service", command],
-            cwd=REPO_ROOT,
-            env={
-                **{k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)},
-                **env,
-                ENV_PREFIX + "HOST": "127.0.0.1",
-                ENV_PREFIX + "PORT": str(self.port),
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self) -> None:
-        """Until ``/healthz`` answers 200 (every dependency this process needs is up)."""
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            assert self._process.poll() is None, f"exited while starting:\n{self.log()}"
-            try:
-                if httpx.get(self.base_url + "/healthz", timeout=3).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"not healthy within {STARTUP_TIMEOUT_SECONDS}s:\n{self.log()}")
-
-    def stop(self) -> int:
-        """SIGTERM (SIGKILL if that takes over 30 s, which fails the test); the exit code."""
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
-        self._log.close()
-        return self._process.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 async def _metric(client: httpx.AsyncClient, base_url: str, name: str) -> float:
@@ -124,9 +66,11 @@ async def test_api_process_and_relay_process_deliver_events_together(
         LOG_LEVEL="INFO",
     )
     subscribers_before = await _wake_subscribers(redis_url)
-    api = _Command("serve", env, tmp_path / "api.log")
-    relay = _Command("relay", env, tmp_path / "relay.log")
+    api = ServiceProcess(env, tmp_path / "api.log", name="api")
+    relay = ServiceProcess(env, tmp_path / "relay.log", name="relay", command="relay")
     try:
+        api.start()
+        relay.start()
         api.wait_healthy()
         relay.wait_healthy()
         deadline = time.monotonic() + 10
@@ -179,10 +123,10 @@ async def test_api_process_and_relay_process_deliver_events_together(
         stopped = {"api": api.stop(), "relay": relay.stop()}
 
     for name, process in (("api", api), ("relay", relay)):
-        output = process.log()
+        output = process.log_text()
         # uvicorn finishes its graceful shutdown, then re-raises the signal it got.
         assert stopped[name] in (0, -signal.SIGTERM), f"{name}: {stopped[name]}\n{output}"
         assert "Application shutdown complete" in output, output
         assert "Class Management Service stopped" in output, output
-    assert "Class Management Service started (relay off)" in api.log()
-    assert "Class Management Service started (relay on)" in relay.log()
+    assert "Class Management Service started (relay off)" in api.log_text()
+    assert "Class Management Service started (relay on)" in relay.log_text()

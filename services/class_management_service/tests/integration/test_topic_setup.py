@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 import time
 import uuid
@@ -25,6 +24,7 @@ from aiokafka.protocol.admin import CreateTopicsResponse_v0, CreateTopicsRespons
 from common_core.events.topics import ALL_TOPICS
 
 from services.class_management_service import topic_setup
+from services.class_management_service.tests.support.service_process import free_port
 from services.class_management_service.topic_setup import (
     CreateTopicsUnsupportedError,
     TopicSetupError,
@@ -58,13 +58,6 @@ async def _partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]
 async def _existing_topics(bootstrap: str) -> set[str]:
     async with _admin(bootstrap) as admin:
         return set(await admin.list_topics())
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_default_topics_are_common_core_all_topics(kafka_bootstrap: str) -> None:
@@ -116,7 +109,7 @@ async def test_empty_topic_list_needs_no_broker() -> None:
 async def test_waits_for_a_broker_that_comes_up_late(kafka_bootstrap: str) -> None:
     """Nothing listens on the port for a while; then a TCP relay to the real broker appears."""
     broker_host, broker_port = kafka_bootstrap.rsplit(":", 1)
-    port = _free_port()
+    port = free_port()
     relays: set[asyncio.Task[None]] = set()
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -163,7 +156,7 @@ async def test_waits_for_a_broker_that_comes_up_late(kafka_bootstrap: str) -> No
 
 
 async def test_gives_up_after_the_connect_timeout() -> None:
-    port = _free_port()  # closed again: connections are refused
+    port = free_port()  # closed again: connections are refused
     started = time.monotonic()
 
     with pytest.raises(TopicSetupError, match=rf"127\.0\.0\.1:{port} was not ready within 1\.5s"):

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.class_management_service.config import Settings
 from services.class_management_service.migrations import upgrade_to_head
-from services.class_management_service.tests.reliability.service_process import (
+from services.class_management_service.tests.support.service_process import (
     ServiceProcess,
     service_env,
 )

@@ -30,7 +30,7 @@ from services.class_management_service.tests.reliability.checks import (
     user,
 )
 from services.class_management_service.tests.reliability.conftest import ServedCms
-from services.class_management_service.tests.reliability.service_process import (
+from services.class_management_service.tests.support.service_process import (
     ServiceProcess,
     service_env,
 )

@@ -1,4 +1,5 @@
-"""The service as it runs in production: ``python -m services.class_management_service serve``.
+"""The service as it runs in production: ``python -m services.class_management_service serve``
+(or ``relay``).
 
 A ``ServiceProcess`` is one such process on a free port, with its output in a log file (so a
 chatty process never blocks on a full pipe). Every wait is bounded; ``stop()`` always ends
@@ -50,8 +51,11 @@ def service_env(
 
 
 class ServiceProcess:
-    def __init__(self, env: Mapping[str, str], log_path: Path, name: str = "cms") -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, name: str = "cms", command: str = "serve"
+    ) -> None:
         self.name = name
+        self.command = command
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._env = {
@@ -68,7 +72,7 @@ class ServiceProcess:
         """Start and wait until ``/healthz/live`` answers; fail with the log if it does not."""
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "services.class_management_service", "serve"],
+            [sys.executable, "-m", "services.class_management_service", self.command],
             cwd=REPO_ROOT,
             env=self._env,
             stdin=subprocess.DEVNULL,
@@ -95,6 +99,23 @@ class ServiceProcess:
                     f"{self.name} did not answer within {timeout}s:\n" + self.log_tail()
                 )
             time.sleep(0.1)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Until ``/healthz`` answers 200: every dependency this process needs is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.running, f"{self.name} exited while starting:\n{self.log_tail()}"
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=3) as reply:
+                    if reply.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.name} was not healthy within {timeout}s:\n" + self.log_tail()
+                )
+            time.sleep(0.2)
 
     @property
     def running(self) -> bool:
