@@ -13,10 +13,10 @@ timeouts rather than "connection refused". ``restart_component`` is pause + unpa
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 from huleedu_devstack import databases
+from huleedu_devstack._context import StartStopContext
 from huleedu_devstack.backend import Backend
 from huleedu_devstack.errors import ComponentStartError, DevstackError
 from huleedu_devstack.local import COMPONENTS, Component, check_component
@@ -48,7 +48,7 @@ def _container_classes() -> tuple[Any, Any, Any]:
     return KafkaContainer, PostgresContainer, RedisContainer
 
 
-class DockerStack:
+class DockerStack(StartStopContext):
     backend = Backend.DOCKER
 
     def __init__(
@@ -116,18 +116,6 @@ class DockerStack:
                 container.stop()
             except Exception:
                 pass
-
-    def __enter__(self) -> DockerStack:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _docker_container(self, name: str) -> Any:
         component = check_component(name)

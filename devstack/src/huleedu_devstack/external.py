@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from types import TracebackType
 
 from huleedu_devstack import databases
+from huleedu_devstack._context import StartStopContext
 from huleedu_devstack.backend import (
     EXTERNAL_ENV_VARS,
     KAFKA_BOOTSTRAP_ENV,
@@ -18,7 +18,7 @@ from huleedu_devstack.errors import DevstackConfigError, FaultControlUnsupported
 from huleedu_devstack.local import check_component
 
 
-class ExternalStack:
+class ExternalStack(StartStopContext):
     """Wraps given URLs. start()/stop() do nothing: this process does not own the services.
 
     create_database/drop_database work (the postgres URL must be allowed to create
@@ -47,17 +47,6 @@ class ExternalStack:
         pass
 
     def stop(self) -> None:
-        pass
-
-    def __enter__(self) -> ExternalStack:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
         pass
 
     def _unsupported(self, action: str, name: str) -> FaultControlUnsupported:

@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 from huleedu_devstack import _procs, databases
+from huleedu_devstack._context import StartStopContext
 from huleedu_devstack.backend import Backend
 from huleedu_devstack.errors import ComponentStartError, DevstackError, MissingBinariesError
 
@@ -189,7 +189,7 @@ def redis_ping_ok(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> b
         return False
 
 
-class LocalStack:
+class LocalStack(StartStopContext):
     """PostgreSQL + Redis + tansu as child processes under one temp dir.
 
     Usage::
@@ -336,18 +336,6 @@ class LocalStack:
                 self._root = None
                 self._ports = {}
                 self._procs = {}
-
-    def __enter__(self) -> LocalStack:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -------------------------------------------------------------- fault control
 
