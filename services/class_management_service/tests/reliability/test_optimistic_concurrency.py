@@ -122,19 +122,41 @@ async def test_concurrent_deletes_with_if_match_delete_once(
     }
 
 
+@pytest.mark.parametrize("kind", ["class", "student"])
 async def test_unconditional_concurrent_updates_are_serialised_not_lost(
-    client: httpx.AsyncClient, served_cms: ServedCms
+    client: httpx.AsyncClient, served_cms: ServedCms, kind: str
 ) -> None:
     """Without If-Match every update wins, one after the other: versions 2..21, each once,
-    each with its own event, in order."""
+    each with its own event, in order (an update of either is one statement)."""
     owner = f"racer-{uuid.uuid4().hex[:8]}"
-    record = await create_class(client, owner)
-    outcome = await race(
-        client, "PUT", f"/v1/classes/{record['id']}", json={"name": "x"}, headers=user(owner)
-    )
+    if kind == "class":
+        record = await create_class(client, owner)
+        path, body = f"/v1/classes/{record['id']}", {"name": "x"}
+    else:
+        record = await create_student(client, owner)
+        path = f"/v1/classes/students/{record['id']}"
+        body = {"person_name": {"first_name": "Ada", "last_name": "Racer"}}
+    outcome = await race(client, "PUT", path, json=body, headers=user(owner))
     assert outcome == {200: RACERS}
-    final = (await client.get(f"/v1/classes/{record['id']}", headers=user(owner))).json()
+    final = (await client.get(path, headers=user(owner))).json()
     assert final["version"] == RACERS + 1
     events = await events_of(served_cms, record["id"], count=RACERS + 1, timeout=20)
     assert sorted(e.envelope.data.version for e in events) == list(range(1, RACERS + 2))
     assert order_problems(events) == []
+
+
+async def test_concurrent_unconditional_deletes_of_a_student_delete_once(
+    client: httpx.AsyncClient, served_cms: ServedCms
+) -> None:
+    owner = f"racer-{uuid.uuid4().hex[:8]}"
+    student = await create_student(client, owner)
+    outcome = await race(
+        client, "DELETE", f"/v1/classes/students/{student['id']}", headers=user(owner)
+    )
+    assert outcome == {204: 1, 404: RACERS - 1}, outcome
+    events = await events_of(served_cms, student["id"], count=2, timeout=15)
+    assert Counter(e.topic for e in events) == {
+        "huleedu.class.student.created.v1": 1,
+        "huleedu.class.student.deleted.v1": 1,
+    }
+    assert sorted(e.envelope.data.version for e in events) == [1, 2]
