@@ -13,8 +13,9 @@ operation costs as few round trips as its guarantees allow:
   in one statement, the event built beforehand and given the version the change produced
   (``data.version``);
 * so is an update of a student's names or e-mail; one that changes memberships is a
-  transaction: it locks the student, changes the row and its memberships in several
-  statements and writes its event (linking an essay is a transaction too).
+  transaction: it locks the student (so that it reads the memberships as they are), checks
+  the classes are the user's, then changes the row and its memberships and writes its
+  event in one statement (linking an essay is a transaction too).
 
 A version check (If-Match) is part of the change's WHERE clause.
 
@@ -284,7 +285,6 @@ _EVENT_VALUES = (
     bindparam("aggregate_id", type_=String),
     sql_cast(bindparam("payload", type_=Text), JSONB),
 )
-INSERT_EVENT = insert(outbox).values(dict(zip(_EVENT_COLUMNS, _EVENT_VALUES, strict=True)))
 
 
 def _event_after(cte: CTE, payload: Any = _EVENT_VALUES[-1]) -> Insert:
@@ -408,6 +408,14 @@ def _with_version(version: Any) -> Any:
 _STUDENT_FIELDS_CHANGED = ("first_name", "last_name", "legal_full_name", "email")
 
 
+def _student_changes() -> dict[str, Any]:
+    """SET of a student update: the named fields (a NULL keeps the value), a new version."""
+    return {
+        field: func.coalesce(bindparam(field, type_=String), students.c[field])
+        for field in _STUDENT_FIELDS_CHANGED
+    } | {"version": students.c.version + 1, "updated_at": bindparam("now")}
+
+
 @cache
 def _update_student_statement(checks_version: bool) -> Select[Any]:
     """Change an owned student's names and e-mail (a NULL keeps the value) and write its
@@ -418,18 +426,78 @@ def _update_student_statement(checks_version: bool) -> Select[Any]:
     updated = (
         students.update()
         .where(_guarded(students, checks_version))
-        .values(
-            {
-                field: func.coalesce(bindparam(field, type_=String), students.c[field])
-                for field in _STUDENT_FIELDS_CHANGED
-            }
-            | {"version": students.c.version + 1, "updated_at": bindparam("now")}
-        )
+        .values(_student_changes())
         .returning(*_student_columns())
         .cte("updated")
     )
     event = _event_after(updated, _with_version(updated.c.version)).cte("event")
     return select(updated).add_cte(event)
+
+
+def _change_memberships_statement() -> Select[Any]:
+    """For a student already locked and checked (``update_student``): change its names and
+    e-mail (a NULL keeps the value), remove and add memberships, write its event; returns
+    the student as changed, with its class ids.
+
+    All parts read the statement's one snapshot, taken after the lock, so they see every
+    change committed before it; ``add_ids`` must exclude ``remove_ids`` (removal wins), so
+    that no two parts touch the same membership.
+    """
+    student_id = bindparam("student_id", type_=_UUID)
+    add_ids = bindparam("add_ids", type_=ARRAY(_UUID))
+    remove_ids = bindparam("remove_ids", type_=ARRAY(_UUID))
+    updated = (
+        students.update()
+        .where(students.c.id == student_id)
+        .values(_student_changes())
+        .returning(
+            *(students.c[name] for name in ("id", *_STUDENT_FIELDS_CHANGED)),
+            students.c.created_by_user_id,
+            students.c.created_at,
+            students.c.updated_at,
+            students.c.version,
+        )
+        .cte("updated")
+    )
+    removed = (
+        delete(membership)
+        .where(membership.c.student_id == student_id, membership.c.class_id == any_(remove_ids))
+        .returning(membership.c.class_id)
+        .cte("removed")
+    )
+    added = (
+        pg_insert(membership)
+        .from_select(("class_id", "student_id"), select(func.unnest(add_ids), student_id))
+        .on_conflict_do_nothing()
+        .returning(membership.c.class_id)
+        .cte("added")
+    )
+    kept = select(membership.c.class_id).where(
+        membership.c.student_id == student_id, ~(membership.c.class_id == any_(remove_ids))
+    )
+    now_in = kept.union(select(func.unnest(add_ids).label("class_id"))).subquery("now_in")
+    class_ids = select(
+        func.coalesce(
+            array_agg(now_in.c.class_id),  # type: ignore[no-untyped-call]
+            literal_column("'{}'::uuid[]"),
+        )
+    ).scalar_subquery()
+    u = updated.c
+    return select(
+        u.id,
+        u.first_name,
+        u.last_name,
+        u.legal_full_name,
+        u.email,
+        class_ids.label("class_ids"),
+        u.created_by_user_id,
+        u.created_at,
+        u.updated_at,
+        u.version,
+    ).add_cte(removed, added, _event_after(updated).cte("event"))
+
+
+CHANGE_MEMBERSHIPS = _change_memberships_statement()
 
 
 @cache
@@ -901,7 +969,7 @@ class PostgreSQLClassRepositoryImpl:
                     return None
                 return _student_record(row)
         async with self._session("update_student", transaction=True) as session:
-            # Memberships change in several statements: lock the student first.
+            # Lock the student first: the change then reads the memberships as they are.
             version = (
                 await session.execute(STUDENT_VERSION.with_for_update(), key)
             ).scalar_one_or_none()
@@ -911,44 +979,26 @@ class PostgreSQLClassRepositoryImpl:
             await self._require_owned_classes(
                 user_id, (*changes.add_class_ids, *changes.remove_class_ids), session
             )
-            values: dict[str, Any] = {
-                field: value for field, value in fields.items() if value is not None
-            }
-            values |= {"version": students.c.version + 1, "updated_at": datetime.now(UTC)}
+            remove_ids = list(dict.fromkeys(changes.remove_class_ids))
+            add_ids = [c for c in dict.fromkeys(changes.add_class_ids) if c not in remove_ids]
             try:
-                await self._change_student(session, student_id, values, changes)
+                row = (
+                    await session.execute(
+                        CHANGE_MEMBERSHIPS,
+                        {
+                            "student_id": student_id,
+                            **fields,
+                            "now": datetime.now(UTC),
+                            "add_ids": add_ids,
+                            "remove_ids": remove_ids,
+                            # The version is known: the student is locked at ``version``.
+                            **_event_params(event(version + 1)),
+                        },
+                    )
+                ).one()
             except exc.IntegrityError as error:
                 raise self._integrity_error(error, changes.email) from error
-            record = _student_record((await session.execute(GET_STUDENT, key)).one())
-            await session.execute(INSERT_EVENT, _event_params(event(record.version)))
-            return record
-
-    @staticmethod
-    async def _change_student(
-        session: AsyncSession,
-        student_id: uuid.UUID,
-        values: dict[str, Any],
-        changes: StudentChanges,
-    ) -> None:
-        await session.execute(students.update().where(students.c.id == student_id).values(**values))
-        if changes.add_class_ids:
-            await session.execute(
-                pg_insert(membership)
-                .values(
-                    [
-                        {"class_id": class_id, "student_id": student_id}
-                        for class_id in dict.fromkeys(changes.add_class_ids)
-                    ]
-                )
-                .on_conflict_do_nothing()
-            )
-        if changes.remove_class_ids:
-            await session.execute(
-                delete(membership).where(
-                    membership.c.student_id == student_id,
-                    membership.c.class_id.in_(changes.remove_class_ids),
-                )
-            )
+            return _student_record(row)
 
     async def delete_student(
         self,

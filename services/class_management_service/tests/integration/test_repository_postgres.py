@@ -400,6 +400,48 @@ async def test_update_student_memberships_and_fields(repo) -> None:
     assert (final.email, final.version, final.class_ids) == ("ada@example.com", 2, (second.id,))
 
 
+async def test_concurrent_membership_changes_each_see_the_ones_before(repo, engine) -> None:
+    """Ten concurrent updates of one student, each removing another of its ten classes, and
+    ten adding another: each waits for the student's lock, then sees every change committed
+    before it. So the ten removals return ten different class counts, nothing is lost, and
+    each update has its own version and event."""
+    kept = [await new_class(repo, f"K{i}") for i in range(10)]
+    added = [await new_class(repo, f"A{i}") for i in range(10)]
+    student = await new_student(repo, class_ids=tuple(c.id for c in kept))
+
+    def change(**ids: tuple[uuid.UUID, ...]) -> Any:
+        return repo.update_student(
+            user_id=USER,
+            student_id=student.id,
+            changes=StudentChanges(**ids),
+            expected_version=None,
+            event=student_updated(student.id),
+        )
+
+    results = await asyncio.gather(
+        *(change(remove_class_ids=(c.id,)) for c in kept),
+        *(change(add_class_ids=(c.id,)) for c in added),
+    )
+    assert sorted(r.version for r in results) == list(range(2, 22))
+    for klass, result in zip(kept, results[:10], strict=True):
+        assert klass.id not in result.class_ids
+    for klass, result in zip(added, results[10:], strict=True):
+        assert klass.id in result.class_ids
+    # Each result is the state right after its own change: replaying the changes in version
+    # order from the start gives every one of them.
+    state = {c.id for c in kept}
+    changes = [(c.id, False) for c in kept] + [(c.id, True) for c in added]
+    for result, (class_id, add) in sorted(
+        zip(results, changes, strict=True), key=lambda pair: pair[0].version
+    ):
+        state = state | {class_id} if add else state - {class_id}
+        assert set(result.class_ids) == state
+    final = await repo.get_student(user_id=USER, student_id=student.id)
+    assert final is not None and set(final.class_ids) == {c.id for c in added}
+    versions = [row.payload["data"]["version"] for row in await outbox_rows(engine)]
+    assert sorted(v for v in versions if v > 1) == list(range(2, 22))
+
+
 async def test_a_student_rename_is_one_change_with_its_event(repo, engine) -> None:
     student = await new_student(repo, email="ada@example.com")
     for last_name in ("Byron", "King"):
