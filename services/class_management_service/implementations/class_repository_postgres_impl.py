@@ -12,10 +12,10 @@ operation costs as few round trips as its guarantees allow:
 * so are an update of a class and any delete: the UPDATE or DELETE and its event's INSERT
   in one statement, the event built beforehand and given the version the change produced
   (``data.version``);
-* so is an update of a student's names or e-mail; one that changes memberships is a
-  transaction: it locks the student (so that it reads the memberships as they are), checks
-  the classes are the user's, then changes the row and its memberships and writes its
-  event in one statement (linking an essay is a transaction too).
+* so are an update of a student's names or e-mail and linking an essay; an update that
+  changes memberships is a transaction: it locks the student (so that it reads the
+  memberships as they are), checks the classes are the user's, then changes the row and
+  its memberships and writes its event in one statement.
 
 A version check (If-Match) is part of the change's WHERE clause.
 
@@ -498,6 +498,46 @@ def _change_memberships_statement() -> Select[Any]:
 
 
 CHANGE_MEMBERSHIPS = _change_memberships_statement()
+
+
+def _link_essay_statement() -> Select[Any]:
+    """Link an essay to an owned student unless the essay is linked already, in one
+    statement; one row: whether the student is the user's, the link it made (or NULLs) and
+    the link the essay had (or NULLs)."""
+    link = essay_links.c
+    owned = select(students.c.id).where(_STUDENT_OWNER).cte("owned")
+    made = (
+        pg_insert(essay_links)
+        .from_select(
+            ("id", "essay_id", "student_id", "created_by_user_id"),
+            select(
+                bindparam("link_id", type_=_UUID),
+                bindparam("essay_id", type_=_UUID),
+                owned.c.id,
+                bindparam("user_id", type_=String),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=[link.essay_id])
+        .returning(link.essay_id, link.student_id, link.created_at)
+        .cte("made")
+    )
+    had = select(link.essay_id, link.student_id, link.created_at).where(
+        link.essay_id == bindparam("essay_id", type_=_UUID)
+    )
+    base = select(func.count().label("owned")).select_from(owned).subquery("base")
+    had_link = had.subquery("had")
+    return select(
+        base.c.owned,
+        made.c.essay_id,
+        made.c.student_id,
+        made.c.created_at,
+        had_link.c.essay_id,
+        had_link.c.student_id,
+        had_link.c.created_at,
+    ).select_from(base.outerjoin(made, true()).outerjoin(had_link, true()))
+
+
+LINK_ESSAY = _link_essay_statement()
 
 
 @cache
@@ -1016,42 +1056,34 @@ class PostgreSQLClassRepositoryImpl:
     async def associate_essay(
         self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
     ) -> tuple[EssayLinkRecord, bool] | None:
-        key = {"user_id": user_id, "student_id": student_id}
-        async with self._session("associate_essay", transaction=True) as session:
-            if (await session.execute(STUDENT_VERSION, key)).first() is None:
+        params = {
+            "user_id": user_id,
+            "student_id": student_id,
+            "essay_id": essay_id,
+            "link_id": uuid.uuid4(),
+        }
+        # One statement. Only when another request linked the essay after this statement's
+        # snapshot was taken does neither link show: then the next statement sees it.
+        for _attempt in (1, 2):
+            async with self._session("associate_essay", transaction=False) as session:
+                try:
+                    row = (await session.execute(LINK_ESSAY, params)).one()
+                except exc.IntegrityError as error:
+                    if "student_id" in _constraint_name(error):
+                        return None  # the student was deleted meanwhile
+                    raise
+            owned, made_essay, made_student, made_at, _, had_student, had_at = row
+            if not owned:
                 return None
-            link = essay_links.c
-            created = (
-                await session.execute(
-                    pg_insert(essay_links)
-                    .values(
-                        id=uuid.uuid4(),
-                        essay_id=essay_id,
-                        student_id=student_id,
-                        created_by_user_id=user_id,
+            if made_essay is not None:
+                return EssayLinkRecord(made_essay, made_student, made_at), True
+            if had_student is not None:
+                if had_student != student_id:
+                    raise EssayAlreadyAssociatedError(
+                        f"Essay {essay_id} already belongs to another student."
                     )
-                    .on_conflict_do_nothing(index_elements=[link.essay_id])
-                    .returning(link.essay_id, link.student_id, link.created_at)
-                )
-            ).one_or_none()
-            if created is not None:
-                return EssayLinkRecord(
-                    created.essay_id, created.student_id, created.created_at
-                ), True
-            existing = (
-                await session.execute(
-                    select(link.essay_id, link.student_id, link.created_at).where(
-                        link.essay_id == essay_id
-                    )
-                )
-            ).one()
-            if existing.student_id != student_id:
-                raise EssayAlreadyAssociatedError(
-                    f"Essay {essay_id} already belongs to another student."
-                )
-            return EssayLinkRecord(
-                existing.essay_id, existing.student_id, existing.created_at
-            ), False
+                return EssayLinkRecord(essay_id, had_student, had_at), False
+        raise DependencyUnavailableError("The essay's link changed while it was being read.")
 
     async def list_student_essays(
         self, *, user_id: str, student_id: uuid.UUID

@@ -21,7 +21,7 @@ from common_core.events import (
     StudentUpdatedV1,
     make_envelope,
 )
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -42,7 +42,7 @@ from services.class_management_service.exceptions import (
 from services.class_management_service.implementations.class_repository_postgres_impl import (
     PostgreSQLClassRepositoryImpl,
 )
-from services.class_management_service.models_db import EventOutbox
+from services.class_management_service.models_db import EssayStudentAssociation, EventOutbox
 
 USER = "teacher-a"
 OTHER = "teacher-b"
@@ -524,6 +524,64 @@ async def test_delete_student_and_essay_links(repo, engine) -> None:
     assert await repo.list_student_essays(user_id=USER, student_id=ada.id) is None
     last = (await outbox_rows(engine))[-1]
     assert (last.topic, last.payload["data"]["version"]) == (STUDENT_DELETED_TOPIC, 2)
+
+
+async def test_concurrent_links_of_one_essay_make_one_link(repo) -> None:
+    ada = await new_student(repo)
+    bob = await new_student(repo, "Bob")
+    essay = uuid.uuid4()
+    results = await asyncio.gather(
+        *(repo.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay) for _ in range(20))
+    )
+    assert sorted(created for _, created in results) == [False] * 19 + [True]
+    assert {(link.student_id, link.created_at) for link, _ in results} == {
+        (ada.id, results[0][0].created_at)
+    }
+
+    other = uuid.uuid4()
+    outcomes = await asyncio.gather(
+        *(
+            repo.associate_essay(user_id=USER, student_id=student.id, essay_id=other)
+            for student in (ada, bob) * 5
+        ),
+        return_exceptions=True,
+    )
+    winners = {result[0].student_id for result in outcomes if isinstance(result, tuple)}
+    assert len(winners) == 1
+    losers = [result for result in outcomes if isinstance(result, Exception)]
+    assert len(losers) == 5 and all(isinstance(e, EssayAlreadyAssociatedError) for e in losers)
+
+
+async def test_a_link_committed_while_linking_is_found(repo, database_url) -> None:
+    """The link statement waits for another transaction's link of the same essay; once that
+    commits, the statement's own snapshot (taken before) shows no link, and the repository
+    reads again instead of failing."""
+    ada = await new_student(repo)
+    essay = uuid.uuid4()
+    others = create_async_engine(database_url, poolclass=NullPool)  # not the repository's pool
+    async with others.connect() as blocker, others.connect() as watcher:
+        await blocker.execute(
+            insert(EssayStudentAssociation).values(
+                id=uuid.uuid4(), essay_id=essay, student_id=ada.id, created_by_user_id=USER
+            )
+        )
+        linking = asyncio.create_task(
+            repo.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
+        )
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE '%essay_student_associations%'"
+        )
+        for _ in range(200):
+            if (await watcher.execute(waiting)).scalar_one():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the link statement never waited for the other link")
+        await blocker.commit()
+    await others.dispose()
+    link, created = await asyncio.wait_for(linking, 10)
+    assert (link.essay_id, link.student_id, created) == (essay, ada.id, False)
 
 
 async def test_many_concurrent_operations_each_get_their_own_session(repo, engine) -> None:
