@@ -552,36 +552,62 @@ async def test_concurrent_links_of_one_essay_make_one_link(repo) -> None:
     assert len(losers) == 5 and all(isinstance(e, EssayAlreadyAssociatedError) for e in losers)
 
 
+async def _link_while_another_transaction_holds(
+    repo: PostgreSQLClassRepositoryImpl,
+    database_url: str,
+    student_id: uuid.UUID,
+    essay_id: uuid.UUID,
+    statement: Any,
+) -> Any:
+    """Run ``statement`` in a transaction of its own, link the essay meanwhile, wait until
+    the link statement waits for that transaction, commit it: the link's result."""
+    others = create_async_engine(database_url, poolclass=NullPool)  # not the repository's pool
+    try:
+        async with others.connect() as blocker, others.connect() as watcher:
+            await blocker.execute(statement)
+            linking = asyncio.create_task(
+                repo.associate_essay(user_id=USER, student_id=student_id, essay_id=essay_id)
+            )
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE '%essay_student_associations%'"
+            )
+            for _ in range(200):
+                if (await watcher.execute(waiting)).scalar_one():
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the link statement never waited for the other transaction")
+            await blocker.commit()
+        return await asyncio.wait_for(linking, 10)
+    finally:
+        await others.dispose()
+
+
 async def test_a_link_committed_while_linking_is_found(repo, database_url) -> None:
     """The link statement waits for another transaction's link of the same essay; once that
     commits, the statement's own snapshot (taken before) shows no link, and the repository
     reads again instead of failing."""
     ada = await new_student(repo)
     essay = uuid.uuid4()
-    others = create_async_engine(database_url, poolclass=NullPool)  # not the repository's pool
-    async with others.connect() as blocker, others.connect() as watcher:
-        await blocker.execute(
-            insert(EssayStudentAssociation).values(
-                id=uuid.uuid4(), essay_id=essay, student_id=ada.id, created_by_user_id=USER
-            )
-        )
-        linking = asyncio.create_task(
-            repo.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
-        )
-        waiting = text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query LIKE '%essay_student_associations%'"
-        )
-        for _ in range(200):
-            if (await watcher.execute(waiting)).scalar_one():
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the link statement never waited for the other link")
-        await blocker.commit()
-    await others.dispose()
-    link, created = await asyncio.wait_for(linking, 10)
+    other_link = insert(EssayStudentAssociation).values(
+        id=uuid.uuid4(), essay_id=essay, student_id=ada.id, created_by_user_id=USER
+    )
+    link, created = await _link_while_another_transaction_holds(
+        repo, database_url, ada.id, essay, other_link
+    )
     assert (link.essay_id, link.student_id, created) == (essay, ada.id, False)
+
+
+async def test_a_student_deleted_while_linking_is_not_found(repo, database_url) -> None:
+    """The student is there in the link statement's snapshot, but deleted before its link
+    is checked against it: the foreign key fails, and the student is not found."""
+    ada = await new_student(repo)
+    deletion = text("DELETE FROM students WHERE id = :id").bindparams(id=ada.id)
+    linked = await _link_while_another_transaction_holds(
+        repo, database_url, ada.id, uuid.uuid4(), deletion
+    )
+    assert linked is None
 
 
 async def test_many_concurrent_operations_each_get_their_own_session(repo, engine) -> None:
