@@ -462,14 +462,12 @@ def _change_memberships_statement() -> Select[Any]:
     removed = (
         delete(membership)
         .where(membership.c.student_id == student_id, membership.c.class_id == any_(remove_ids))
-        .returning(membership.c.class_id)
         .cte("removed")
     )
     added = (
         pg_insert(membership)
         .from_select(("class_id", "student_id"), select(func.unnest(add_ids), student_id))
         .on_conflict_do_nothing()
-        .returning(membership.c.class_id)
         .cte("added")
     )
     kept = select(membership.c.class_id).where(
@@ -521,7 +519,7 @@ def _link_essay_statement() -> Select[Any]:
         .returning(link.essay_id, link.student_id, link.created_at)
         .cte("made")
     )
-    had = select(link.essay_id, link.student_id, link.created_at).where(
+    had = select(link.student_id, link.created_at).where(
         link.essay_id == bindparam("essay_id", type_=_UUID)
     )
     base = select(func.count().label("owned")).select_from(owned).subquery("base")
@@ -531,7 +529,6 @@ def _link_essay_statement() -> Select[Any]:
         made.c.essay_id,
         made.c.student_id,
         made.c.created_at,
-        had_link.c.essay_id,
         had_link.c.student_id,
         had_link.c.created_at,
     ).select_from(base.outerjoin(made, true()).outerjoin(had_link, true()))
@@ -553,6 +550,13 @@ def _delete_statement(table: Table, checks_version: bool) -> Select[Any]:
     ).cte("deleted")
     event = _event_after(deleted, _with_version(deleted.c.version + 1)).cte("event")
     return select(deleted.c.version).add_cte(event)
+
+
+def _event_before(event: VersionedEventFactory, expected_version: int | None) -> dict[str, Any]:
+    """The event of a guarded change (update or delete), built before its statement runs:
+    right already when If-Match named the version; else the statement's ``_with_version``
+    sets the version the change produced."""
+    return _event_params(event((expected_version or 0) + 1))
 
 
 def _event_params(envelope: EventEnvelope[Any]) -> dict[str, Any]:
@@ -827,8 +831,7 @@ class PostgreSQLClassRepositoryImpl:
                             else None
                         ),
                         "now": datetime.now(UTC),
-                        # Right already when If-Match named the version; else set by SQL.
-                        **_event_params(event((expected_version or 0) + 1)),
+                        **_event_before(event, expected_version),
                     },
                 )
             ).one_or_none()
@@ -865,8 +868,7 @@ class PostgreSQLClassRepositoryImpl:
                     {
                         **key,
                         "expected_version": expected_version,
-                        # Right already when If-Match named the version; else set by SQL.
-                        **_event_params(event((expected_version or 0) + 1)),
+                        **_event_before(event, expected_version),
                     },
                 )
             ).first()
@@ -997,8 +999,7 @@ class PostgreSQLClassRepositoryImpl:
                                 **fields,
                                 "expected_version": expected_version,
                                 "now": datetime.now(UTC),
-                                # Right already when If-Match named the version; else set by SQL.
-                                **_event_params(event((expected_version or 0) + 1)),
+                                **_event_before(event, expected_version),
                             },
                         )
                     ).one_or_none()
@@ -1072,7 +1073,7 @@ class PostgreSQLClassRepositoryImpl:
                     if "student_id" in _constraint_name(error):
                         return None  # the student was deleted meanwhile
                     raise
-            owned, made_essay, made_student, made_at, _, had_student, had_at = row
+            owned, made_essay, made_student, made_at, had_student, had_at = row
             if not owned:
                 return None
             if made_essay is not None:
