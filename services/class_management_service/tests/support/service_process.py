@@ -79,43 +79,38 @@ class ServiceProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._process.poll() is not None:
-                self.stop()
-                raise AssertionError(
-                    f"{self.name} exited with {self._process.returncode} while starting:\n"
-                    + self.log_tail()
-                )
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz/live", timeout=1) as reply:
-                    if reply.status == 200:
-                        return self
-            except (OSError, urllib.error.URLError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(
-                    f"{self.name} did not answer within {timeout}s:\n" + self.log_tail()
-                )
-            time.sleep(0.1)
+        try:
+            self._wait_until_ok("/healthz/live", timeout, "answer")
+        except AssertionError:
+            self.stop()
+            raise
+        return self
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         """Until ``/healthz`` answers 200: every dependency this process needs is up."""
+        self._wait_until_ok("/healthz", timeout, "be healthy")
+
+    def _wait_until_ok(self, path: str, timeout: float, what: str) -> None:
+        """Poll ``path`` until it answers 200; fail with the log if the process exits first
+        or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while True:
-            assert self.running, f"{self.name} exited while starting:\n{self.log_tail()}"
+            if not self.running:
+                code = self._process.returncode if self._process is not None else None
+                raise AssertionError(
+                    f"{self.name} exited with {code} before it could {what}:\n" + self.log_tail()
+                )
             try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=3) as reply:
+                with urllib.request.urlopen(self.base_url + path, timeout=3) as reply:
                     if reply.status == 200:
                         return
             except (OSError, urllib.error.URLError):
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"{self.name} was not healthy within {timeout}s:\n" + self.log_tail()
+                    f"{self.name} did not {what} within {timeout}s:\n" + self.log_tail()
                 )
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     @property
     def running(self) -> bool:
