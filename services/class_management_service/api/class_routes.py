@@ -26,9 +26,7 @@ from services.class_management_service.api_models import (
     CreateClassRequest,
     ListClassesQuery,
     PageQuery,
-    Pagination,
     ProblemResponse,
-    RosterEntry,
     RosterResponse,
     UpdateClassRequest,
     UserHeaders,
@@ -178,7 +176,4 @@ async def get_roster(class_id: str, query_args: PageQuery, service: Service) -> 
         limit=query_args.limit,
         offset=query_args.offset,
     )
-    return RosterResponse(
-        students=[RosterEntry.of(record) for record in page.items],
-        pagination=Pagination.of(page),
-    )
+    return RosterResponse.of(page)
