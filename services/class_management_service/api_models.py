@@ -23,6 +23,7 @@ from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
     Page,
+    RosterEntryRecord,
     StudentRecord,
 )
 
@@ -245,21 +246,11 @@ class RosterResponse(BaseModel):
     pagination: Pagination
 
     @classmethod
-    def of(cls, page: Page[StudentRecord]) -> RosterResponse:
-        # One validation of the whole page (as ClassListResponse.of); the entries are dicts
-        # because an entry's student_id is the record's id: about half the cost of
-        # validating each entry on its own.
-        students = [
-            {
-                "student_id": record.id,
-                "first_name": record.first_name,
-                "last_name": record.last_name,
-                "legal_full_name": record.legal_full_name,
-                "email": record.email,
-            }
-            for record in page.items
-        ]
-        return cls.model_validate({"students": students, "pagination": Pagination.of(page)})
+    def of(cls, page: Page[RosterEntryRecord]) -> RosterResponse:
+        # As ClassListResponse.of: one validation reading the records' attributes.
+        return cls.model_validate(
+            {"students": page.items, "pagination": Pagination.of(page)}, from_attributes=True
+        )
 
 
 class EssayLinkResponse(BaseModel):

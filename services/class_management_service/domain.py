@@ -54,6 +54,17 @@ class StudentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RosterEntryRecord:
+    """A student as a class roster shows it: who, not which other classes."""
+
+    student_id: uuid.UUID
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EssayLinkRecord:
     essay_id: uuid.UUID
     student_id: uuid.UUID

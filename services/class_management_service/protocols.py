@@ -14,6 +14,7 @@ from services.class_management_service.domain import (
     EventFactory,
     OutboxMessage,
     Page,
+    RosterEntryRecord,
     StudentChanges,
     StudentRecord,
     VersionedEventFactory,
@@ -81,7 +82,7 @@ class ClassRepositoryProtocol(Protocol):
 
     async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
-    ) -> Page[StudentRecord] | None:
+    ) -> Page[RosterEntryRecord] | None:
         """The class's students by name; None when the class is not found."""
         ...
 
@@ -234,7 +235,7 @@ class ClassManagementServiceProtocol(Protocol):
 
     async def get_class_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
-    ) -> Page[StudentRecord]:
+    ) -> Page[RosterEntryRecord]:
         """The class's students; raises ClassNotFoundError."""
         ...
 

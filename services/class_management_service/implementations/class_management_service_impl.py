@@ -25,6 +25,7 @@ from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
     Page,
+    RosterEntryRecord,
     StudentChanges,
     StudentRecord,
 )
@@ -168,7 +169,7 @@ class ClassManagementServiceImpl:
 
     async def get_class_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
-    ) -> Page[StudentRecord]:
+    ) -> Page[RosterEntryRecord]:
         page = await self._repository.get_roster(
             user_id=user_id, class_id=class_id, limit=limit, offset=offset
         )

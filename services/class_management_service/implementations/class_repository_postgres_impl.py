@@ -68,6 +68,7 @@ from services.class_management_service.domain import (
     EventFactory,
     Page,
     RecordT,
+    RosterEntryRecord,
     StudentChanges,
     StudentRecord,
     VersionedEventFactory,
@@ -236,7 +237,15 @@ _CLASSES_BY_ID = (
 OWNED_CLASS_IDS = select(_CLASSES_BY_ID.c.id).where(
     _CLASSES_BY_ID.c.created_by_user_id == bindparam("user_id", type_=String)
 )
-ROSTER, _ = _paged(_STUDENTS, students, (_IN_CLASS, exists().where(_CLASS_OWNER)), _BY_NAME)
+# A roster shows who is in the class, not each student's other classes: no memberships.
+_ROSTER_ENTRIES = select(
+    students.c.id,
+    students.c.first_name,
+    students.c.last_name,
+    students.c.legal_full_name,
+    students.c.email,
+)
+ROSTER, _ = _paged(_ROSTER_ENTRIES, students, (_IN_CLASS, exists().where(_CLASS_OWNER)), _BY_NAME)
 # For a roster page that came back empty: is the class there at all, and how many students?
 ROSTER_EMPTY_PAGE = select(
     exists().where(_CLASS_OWNER).label("owned"),
@@ -569,10 +578,12 @@ def _event_params(envelope: EventEnvelope[Any]) -> dict[str, Any]:
     }
 
 
-# Rows are read by position, in the order of _class_columns() and _student_columns() (a
-# page adds its total after them): a Row's attribute lookups cost more than the record.
+# Rows are read by position, in the order of _class_columns(), _student_columns() and
+# _ROSTER_ENTRIES (a page adds its total after them): a Row's attribute lookups cost more
+# than the record.
 _CLASS_FIELDS = len(_class_columns())
 _STUDENT_FIELDS = len(_student_columns())
+_ROSTER_FIELDS = len(_ROSTER_ENTRIES.selected_columns)
 
 
 def _class_record(row: Row[Any]) -> ClassRecord:
@@ -881,7 +892,7 @@ class PostgreSQLClassRepositoryImpl:
 
     async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
-    ) -> Page[StudentRecord] | None:
+    ) -> Page[RosterEntryRecord] | None:
         params = {"user_id": user_id, "class_id": class_id, "limit": limit, "offset": offset}
         rows = await self._read("get_roster", ROSTER, params)
         if rows:
@@ -891,7 +902,9 @@ class PostgreSQLClassRepositoryImpl:
             total = summary.total
             if not summary.owned:
                 return None
-        return Page([_student_record(row) for row in rows], total, limit, offset)
+        return Page(
+            [RosterEntryRecord(*row[:_ROSTER_FIELDS]) for row in rows], total, limit, offset
+        )
 
     # -- students -------------------------------------------------------------------
 

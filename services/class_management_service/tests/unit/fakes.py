@@ -16,6 +16,7 @@ from services.class_management_service.domain import (
     EssayLinkRecord,
     EventFactory,
     Page,
+    RosterEntryRecord,
     StudentChanges,
     StudentRecord,
     VersionedEventFactory,
@@ -134,10 +135,14 @@ class FakeClassRepository:
 
     async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
-    ) -> Page[StudentRecord] | None:
+    ) -> Page[RosterEntryRecord] | None:
         if self._owned_class(user_id, class_id) is None:
             return None
-        rows = [s for s in self.students.values() if class_id in s.class_ids]
+        rows = [
+            RosterEntryRecord(s.id, s.first_name, s.last_name, s.legal_full_name, s.email)
+            for s in self.students.values()
+            if class_id in s.class_ids
+        ]
         return Page(rows[offset : offset + limit], len(rows), limit, offset)
 
     async def create_student(
