@@ -8,9 +8,7 @@ process serves health and metrics but not the API; both stop cleanly on SIGTERM.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from services.class_management_service.implementations.redis_outbox_waker_impl i
     WAKE_CHANNEL,
 )
 from services.class_management_service.tests.support.kafka_events import EventCollector
+from services.class_management_service.tests.support.polling import wait_until
 from services.class_management_service.tests.support.service_process import (
     ServiceProcess,
     service_env,
@@ -73,10 +72,11 @@ async def test_api_process_and_relay_process_deliver_events_together(
         relay.start()
         api.wait_healthy()
         relay.wait_healthy()
-        deadline = time.monotonic() + 10
-        while await _wake_subscribers(redis_url) <= subscribers_before:
-            assert time.monotonic() < deadline, "the relay never subscribed to its wake-ups"
-            await asyncio.sleep(0.1)
+
+        async def relay_subscribed() -> bool:
+            return await _wake_subscribers(redis_url) > subscribers_before
+
+        await wait_until(relay_subscribed, timeout=10, interval=0.1)
 
         async with httpx.AsyncClient(timeout=10) as client:
             api_health: Any = (await client.get(api.base_url + "/healthz")).json()
@@ -105,12 +105,13 @@ async def test_api_process_and_relay_process_deliver_events_together(
             )
             assert isinstance(event.envelope.data, ClassCreatedV1)
             assert str(event.envelope.correlation_id) == correlation_id
+
             # Published by the relay process, not by the API process. The relay counts a row
             # after the broker's acknowledgement, so a consumer may see the event first.
-            deadline = time.monotonic() + 10
-            while await _metric(client, relay.base_url, "cms_outbox_published_total") < 1:
-                assert time.monotonic() < deadline, "the relay never counted the event"
-                await asyncio.sleep(0.05)
+            async def relay_counted() -> bool:
+                return await _metric(client, relay.base_url, "cms_outbox_published_total") >= 1
+
+            await wait_until(relay_counted, timeout=10, interval=0.05)
             assert await _metric(client, relay.base_url, "cms_outbox_published_total") == 1
             assert await _metric(client, api.base_url, "cms_outbox_published_total") == 0
 

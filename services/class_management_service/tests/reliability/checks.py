@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,18 +67,6 @@ async def pending_outbox(engine: AsyncEngine) -> int:
                 text("SELECT count(*) FROM event_outbox WHERE parked_at IS NULL")
             )
         )
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.2
-) -> float:
-    """Seconds until ``condition()`` held; AssertionError after ``timeout``."""
-    started = time.monotonic()
-    while not await condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
-    return time.monotonic() - started
 
 
 @dataclass(frozen=True)

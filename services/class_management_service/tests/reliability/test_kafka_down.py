@@ -18,9 +18,9 @@ from services.class_management_service.tests.reliability.checks import (
     order_problems,
     outbox_rows,
     user,
-    wait_until,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -21,9 +21,9 @@ from services.class_management_service.tests.reliability.checks import (
     create_class,
     metric_value,
     outbox_rows,
-    wait_until,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

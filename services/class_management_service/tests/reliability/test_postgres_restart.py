@@ -27,9 +27,9 @@ from services.class_management_service.tests.reliability.checks import (
     outbox_rows,
     pending_outbox,
     user,
-    wait_until,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

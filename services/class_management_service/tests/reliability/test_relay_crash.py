@@ -32,9 +32,9 @@ from services.class_management_service.tests.reliability.checks import (
     outbox_rows,
     pending_outbox,
     user,
-    wait_until,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
