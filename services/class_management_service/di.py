@@ -29,6 +29,7 @@ from services.class_management_service.protocols import (
     ClassEventPublisherProtocol,
     ClassManagementServiceProtocol,
     ClassRepositoryProtocol,
+    IdempotencyStoreProtocol,
     OutboxWakerProtocol,
 )
 
@@ -97,7 +98,7 @@ class InfrastructureProvider(Provider):
         await waker.drain()
 
     @provide(scope=Scope.APP)
-    def idempotency_store(self, redis: Redis, settings: Settings) -> RedisIdempotencyStoreImpl:
+    def idempotency_store(self, redis: Redis, settings: Settings) -> IdempotencyStoreProtocol:
         return RedisIdempotencyStoreImpl(redis, settings.IDEMPOTENCY_TTL_SECONDS)
 
     @provide(scope=Scope.APP)

@@ -1,4 +1,4 @@
-"""Plain records the repository returns: detached from any session by construction."""
+"""Plain records the ports return: detached from any session or connection by construction."""
 
 from __future__ import annotations
 
@@ -102,3 +102,50 @@ class OutboxMessage:
     value: bytes
     headers: list[tuple[str, bytes]]
     attempts: int
+
+
+# -- Idempotency-Key records (IdempotencyStoreProtocol) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The first response to an Idempotency-Key, as it is replayed."""
+
+    fingerprint: str  # of the request that produced it (method, path, body)
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """This request now owns the key: run it, then save or release the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The key was answered before: ``response`` is what to replay."""
+
+    response: StoredResponse
+
+    @property
+    def fingerprint(self) -> str:
+        return self.response.fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class InUse:
+    """Another request with this key is still running; ``fingerprint`` is that request's."""
+
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """The store cannot be reached: serve the request without the guarantee."""
+
+    reason: str
+
+
+# What claiming an Idempotency-Key found.
+ClaimResult = Claimed | Replay | InUse | Unavailable

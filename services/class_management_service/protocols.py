@@ -1,4 +1,5 @@
-"""Ports of the service, as ``typing.Protocol``: repository, event publisher, service."""
+"""Ports of the service, as ``typing.Protocol``: repository, event publisher, outbox waker,
+Idempotency-Key store, service."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import Protocol
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
+    ClaimResult,
     ClassRecord,
     EssayLinkRecord,
     EventFactory,
     OutboxMessage,
     Page,
     RosterEntryRecord,
+    StoredResponse,
     StudentChanges,
     StudentRecord,
     VersionedEventFactory,
@@ -182,6 +185,28 @@ class OutboxWakerProtocol(Protocol):
     """Tells the relays (this process's and other replicas') that rows were committed."""
 
     async def wake(self) -> None: ...
+
+
+class IdempotencyStoreProtocol(Protocol):
+    """The first response to each (user, Idempotency-Key), shared by every replica.
+
+    No method raises when the store is unreachable: ``claim`` says so (``Unavailable``),
+    ``save`` and ``release`` count the failure and return (the request is served anyway).
+    """
+
+    async def claim(self, user_id: str, key: str, fingerprint: str) -> ClaimResult:
+        """Take the key for the request with ``fingerprint``: ``Claimed`` when it is now this
+        request's, ``Replay`` with the stored response, ``InUse`` while another request with
+        the key runs, ``Unavailable`` when the store cannot be reached."""
+        ...
+
+    async def save(self, user_id: str, key: str, response: StoredResponse) -> None:
+        """Keep ``response`` as the key's answer (for the store's time to live)."""
+        ...
+
+    async def release(self, user_id: str, key: str) -> None:
+        """Free a claimed key without an answer (the request failed): a retry may run."""
+        ...
 
 
 class ClassManagementServiceProtocol(Protocol):

@@ -13,18 +13,23 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, cast
 
+from dishka import FromDishka
 from quart import Response, current_app, g, request
+from quart_dishka import inject
 
+from services.class_management_service.domain import (
+    Claimed,
+    InUse,
+    Replay,
+    StoredResponse,
+    Unavailable,
+)
 from services.class_management_service.exceptions import (
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
     ValidationFailedError,
 )
-from services.class_management_service.implementations.redis_idempotency_store_impl import (
-    IdempotencyUnavailableError,
-    RedisIdempotencyStoreImpl,
-    StoredResponse,
-)
+from services.class_management_service.protocols import IdempotencyStoreProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 _REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+
+View = Callable[..., Awaitable[Any]]
 
 
 def _fingerprint(body: bytes) -> str:
@@ -49,7 +56,7 @@ def _replay(stored: StoredResponse) -> Response:
     return response
 
 
-def idempotent(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def idempotent(view: View) -> View:
     @wraps(view)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = request.headers.get(IDEMPOTENCY_HEADER)
@@ -59,50 +66,65 @@ def idempotent(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[A
             raise ValidationFailedError(
                 f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters."
             )
-        store: RedisIdempotencyStoreImpl = await g.dishka_container.get(RedisIdempotencyStoreImpl)
-        user_id: str = g.user_id
-        fingerprint = _fingerprint(cast(bytes, await request.get_data(as_text=False)))
-        try:
-            earlier = await store.claim(user_id, key, fingerprint)
-        except IdempotencyUnavailableError as error:
-            logger.warning("Idempotency-Key not honoured, Redis unavailable: %s", error)
+        return await _run_once(key, view, args, kwargs)
+
+    return wrapper
+
+
+async def _run_once_with(
+    key: str,
+    view: View,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    store: FromDishka[IdempotencyStoreProtocol],
+) -> Any:
+    """Run ``view`` for the first request with ``key``; replay or refuse any later one."""
+    user_id: str = g.user_id
+    fingerprint = _fingerprint(cast(bytes, await request.get_data(as_text=False)))
+    claim = await store.claim(user_id, key, fingerprint)
+    match claim:
+        case Unavailable(reason=reason):
+            logger.warning("Idempotency-Key not honoured, Redis unavailable: %s", reason)
             return await view(*args, **kwargs)
-        if isinstance(earlier, StoredResponse):
-            if earlier.fingerprint != fingerprint:
-                raise IdempotencyKeyReusedError(
-                    f"{IDEMPOTENCY_HEADER} {key!r} was used with a different request."
-                )
-            return _replay(earlier)
-        if earlier is not None:
-            if earlier != fingerprint:
-                raise IdempotencyKeyReusedError(
-                    f"{IDEMPOTENCY_HEADER} {key!r} was used with a different request."
-                )
+        case Replay() | InUse() if claim.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"{IDEMPOTENCY_HEADER} {key!r} was used with a different request."
+            )
+        case InUse():
             raise IdempotencyKeyInUseError(
                 f"A request with {IDEMPOTENCY_HEADER} {key!r} is still being processed."
             )
-        try:
-            response = await current_app.make_response(await view(*args, **kwargs))
-        except BaseException:
-            await store.release(user_id, key)
-            raise
-        if response.status_code >= 500:
-            await store.release(user_id, key)
-            return response
-        await store.save(
-            user_id,
-            key,
-            StoredResponse(
-                fingerprint=fingerprint,
-                status=response.status_code,
-                headers={
-                    name: response.headers[name]
-                    for name in _REPLAYED_HEADERS
-                    if name in response.headers
-                },
-                body=cast(str, await response.get_data(as_text=True)),  # type: ignore[misc]
-            ),
-        )
+        case Replay(response=stored):
+            return _replay(stored)
+        case Claimed():
+            pass  # this request owns the key: run it below
+    try:
+        response = await current_app.make_response(await view(*args, **kwargs))
+    except BaseException:
+        await store.release(user_id, key)
+        raise
+    if response.status_code >= 500:
+        await store.release(user_id, key)
         return response
+    await store.save(
+        user_id,
+        key,
+        StoredResponse(
+            fingerprint=fingerprint,
+            status=response.status_code,
+            headers={
+                name: response.headers[name]
+                for name in _REPLAYED_HEADERS
+                if name in response.headers
+            },
+            body=cast(str, await response.get_data(as_text=True)),  # type: ignore[misc]
+        ),
+    )
+    return response
 
-    return wrapper
+
+# Dishka passes the request's store (the port, whatever adapter di.py provides).
+_run_once = cast(
+    Callable[[str, View, tuple[Any, ...], dict[str, Any]], Awaitable[Any]],
+    inject(_run_once_with),
+)
