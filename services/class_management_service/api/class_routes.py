@@ -5,59 +5,36 @@ from __future__ import annotations
 from dishka import FromDishka
 from quart import Blueprint, Response
 from quart_dishka import inject
-from quart_schema import (
-    document_headers,
-    document_response,
-    validate_querystring,
-    validate_request,
-    validate_response,
-)
+from quart_schema import validate_querystring, validate_request, validate_response
 
+from services.class_management_service.api.etags import expected_version, with_etag
 from services.class_management_service.api.idempotency import idempotent
+from services.class_management_service.api.openapi import documented
 from services.class_management_service.api.path_params import parse_uuid
-from services.class_management_service.api.request_context import (
-    current_context,
-    etag_for,
-    expected_version,
-)
+from services.class_management_service.api.request_context import current_context
 from services.class_management_service.api_models import (
     ClassListResponse,
     ClassResponse,
     CreateClassRequest,
     ListClassesQuery,
     PageQuery,
-    ProblemResponse,
     RosterResponse,
     UpdateClassRequest,
-    UserHeaders,
 )
 from services.class_management_service.exceptions import ClassNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
-# Each route documents every problem status it can answer (400 bad input, 401 no
-# X-User-ID, 503 database down, ...): the OpenAPI document is the whole contract, and
+# Each route documents (@documented) every problem status it can answer beyond the 400,
+# 401 and 503 of every /v1 route: the OpenAPI document is the whole contract, and
 # tests/reliability/test_fuzz_openapi.py fails on any status it does not list.
 class_bp = Blueprint("classes", __name__, url_prefix="/v1/classes")
 Service = FromDishka[ClassManagementServiceProtocol]
 
 
-def _class_response(
-    response: ClassResponse, status: int
-) -> tuple[ClassResponse, int, dict[str, str]]:
-    return response, status, {"ETag": etag_for(response.version)}
-
-
 @class_bp.post("")
 @class_bp.post("/")
 @idempotent
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 409)
-@document_response(ProblemResponse, 413)
-@document_response(ProblemResponse, 415)
-@document_response(ProblemResponse, 422)
-@document_response(ProblemResponse, 503)
+@documented(409, 413, 415, 422)
 @validate_request(CreateClassRequest)
 @validate_response(ClassResponse, 201)
 @inject
@@ -71,17 +48,12 @@ async def create_class(
         name=data.name,
         course_codes=data.course_codes,
     )
-    body, status, headers = _class_response(ClassResponse.of(record), 201)
-    headers["Location"] = f"/v1/classes/{record.id}"
-    return body, status, headers
+    return with_etag(ClassResponse.of(record), 201, location=f"/v1/classes/{record.id}")
 
 
 @class_bp.get("")
 @class_bp.get("/")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 503)
+@documented()
 @validate_querystring(ListClassesQuery)
 @validate_response(ClassListResponse, 200)
 @inject
@@ -97,29 +69,18 @@ async def list_classes(query_args: ListClassesQuery, service: Service) -> ClassL
 
 
 @class_bp.get("/<class_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 503)
+@documented(404)
 @validate_response(ClassResponse, 200)
 @inject
 async def get_class(class_id: str, service: Service) -> tuple[ClassResponse, int, dict[str, str]]:
     record = await service.get_class(
         user_id=current_context().user_id, class_id=parse_uuid(class_id, "class_id")
     )
-    return _class_response(ClassResponse.of(record), 200)
+    return with_etag(ClassResponse.of(record), 200)
 
 
 @class_bp.put("/<class_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 412)
-@document_response(ProblemResponse, 413)
-@document_response(ProblemResponse, 415)
-@document_response(ProblemResponse, 503)
+@documented(404, 412, 413, 415)
 @validate_request(UpdateClassRequest)
 @validate_response(ClassResponse, 200)
 @inject
@@ -138,16 +99,11 @@ async def update_class(
     )
     if record is None:
         raise ClassNotFoundError(f"Class {parsed_id} not found.")
-    return _class_response(ClassResponse.of(record), 200)
+    return with_etag(ClassResponse.of(record), 200)
 
 
 @class_bp.delete("/<class_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 412)
-@document_response(ProblemResponse, 503)
+@documented(404, 412)
 @inject
 async def delete_class(class_id: str, service: Service) -> Response:
     context = current_context()
@@ -161,11 +117,7 @@ async def delete_class(class_id: str, service: Service) -> Response:
 
 
 @class_bp.get("/<class_id>/roster")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 503)
+@documented(404)
 @validate_querystring(PageQuery)
 @validate_response(RosterResponse, 200)
 @inject

@@ -1,15 +1,19 @@
-"""The OpenAPI document, corrected where quart-schema cannot say what the service does.
+"""The OpenAPI document: what each /v1 route declares, and corrections where quart-schema
+cannot say what the service does.
 
-``ServiceOpenAPIProvider`` is passed to ``QuartSchema(openapi_provider_class=...)``. Each
-override below fixes one way the generated document differed from the served API
-(checked by tests/reliability/test_openapi_contract.py and fuzzed by test_fuzz_openapi.py).
+``documented`` declares a route's headers and problem statuses. ``ServiceOpenAPIProvider``
+is passed to ``QuartSchema(openapi_provider_class=...)``; each override below fixes one way
+the generated document differed from the served API. Both are checked by
+tests/reliability/test_openapi_contract.py and fuzzed by test_fuzz_openapi.py, which fails
+on any status a route answers but does not document.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from quart_schema import OpenAPIProvider
+from quart_schema import OpenAPIProvider, document_headers, document_response
 from quart_schema.casing import snake_to_kebab
 from quart_schema.conversion import model_schema
 from quart_schema.typing import Model
@@ -17,7 +21,26 @@ from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, UnicodeConverter
 
 from services.class_management_service.api.problems import PROBLEM_CONTENT_TYPE
-from services.class_management_service.api_models import ProblemResponse
+from services.class_management_service.api_models import ProblemResponse, UserHeaders
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+
+# What every /v1 route can answer: 400 (a malformed id, query or header), 401 (no
+# X-User-ID), 503 (the database unreachable, or the request over its deadline).
+V1_PROBLEM_STATUSES = (400, 401, 503)
+
+
+def documented(*problem_statuses: int) -> Callable[[ViewT], ViewT]:
+    """Document a /v1 route: its headers (``UserHeaders``) and every problem status it can
+    answer, ``V1_PROBLEM_STATUSES`` and ``problem_statuses`` (e.g. 404, 412, 413, 415)."""
+    statuses = sorted({*V1_PROBLEM_STATUSES, *problem_statuses}, reverse=True)
+
+    def decorate(view: ViewT) -> ViewT:
+        for status in statuses:  # from the highest: the document lists them as it did
+            view = document_response(ProblemResponse, status)(view)
+        return document_headers(UserHeaders)(view)
+
+    return decorate
 
 
 class ServiceOpenAPIProvider(OpenAPIProvider):

@@ -17,7 +17,6 @@ from services.class_management_service.api.problems import problem_response
 from services.class_management_service.exceptions import (
     DependencyUnavailableError,
     MalformedJsonError,
-    VersionConflictError,
 )
 
 logger = logging.getLogger("services.class_management_service.access")
@@ -69,26 +68,6 @@ class RequestContext:
 def current_context() -> RequestContext:
     """The caller of the current ``/v1`` request (checked before the view runs)."""
     return RequestContext(user_id=g.user_id, correlation_id=g.correlation_id)
-
-
-def etag_for(version: int) -> str:
-    return f'"{version}"'
-
-
-def expected_version() -> int | None:
-    """The version ``If-Match`` demands; None without the header or with ``*``.
-
-    A tag that is not one of our version tags can never match: VersionConflictError.
-    """
-    if_match = request.if_match
-    if not request.headers.get("If-Match") or if_match.star_tag:
-        return None
-    tags = if_match.as_set(include_weak=True)
-    if len(tags) == 1:
-        (tag,) = tags
-        if tag and tag.isdigit() and len(tag) < 10:
-            return int(tag)
-    raise VersionConflictError("If-Match does not name a version of this resource.")
 
 
 def unproxied(proxy: _T) -> _T:

@@ -5,61 +5,37 @@ from __future__ import annotations
 from dishka import FromDishka
 from quart import Blueprint, Response
 from quart_dishka import inject
-from quart_schema import (
-    document_headers,
-    document_response,
-    validate_querystring,
-    validate_request,
-    validate_response,
-)
+from quart_schema import validate_querystring, validate_request, validate_response
 
+from services.class_management_service.api.etags import expected_version, with_etag
 from services.class_management_service.api.idempotency import idempotent
+from services.class_management_service.api.openapi import documented
 from services.class_management_service.api.path_params import parse_uuid
-from services.class_management_service.api.request_context import (
-    current_context,
-    etag_for,
-    expected_version,
-)
+from services.class_management_service.api.request_context import current_context
 from services.class_management_service.api_models import (
     CreateStudentRequest,
     EssayLinkResponse,
     EssayListResponse,
     ListStudentsQuery,
-    ProblemResponse,
     StudentListResponse,
     StudentResponse,
     UpdateStudentRequest,
-    UserHeaders,
 )
 from services.class_management_service.domain import StudentChanges
 from services.class_management_service.exceptions import StudentNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
-# Each route documents every problem status it can answer (400 bad input, 401 no
-# X-User-ID, 503 database down, ...): the OpenAPI document is the whole contract, and
+# Each route documents (@documented) every problem status it can answer beyond the 400,
+# 401 and 503 of every /v1 route: the OpenAPI document is the whole contract, and
 # tests/reliability/test_fuzz_openapi.py fails on any status it does not list.
 student_bp = Blueprint("students", __name__, url_prefix="/v1/classes/students")
 Service = FromDishka[ClassManagementServiceProtocol]
 
 
-def _student_response(
-    response: StudentResponse, status: int
-) -> tuple[StudentResponse, int, dict[str, str]]:
-    return response, status, {"ETag": etag_for(response.version)}
-
-
 @student_bp.post("")
 @student_bp.post("/")
 @idempotent
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 409)
-@document_response(ProblemResponse, 413)
-@document_response(ProblemResponse, 415)
-@document_response(ProblemResponse, 422)
-@document_response(ProblemResponse, 503)
+@documented(404, 409, 413, 415, 422)
 @validate_request(CreateStudentRequest)
 @validate_response(StudentResponse, 201)
 @inject
@@ -74,18 +50,12 @@ async def create_student(
         email=data.email,
         class_ids=data.class_ids,
     )
-    body, status, headers = _student_response(StudentResponse.of(record), 201)
-    headers["Location"] = f"/v1/classes/students/{record.id}"
-    return body, status, headers
+    return with_etag(StudentResponse.of(record), 201, location=f"/v1/classes/students/{record.id}")
 
 
 @student_bp.get("")
 @student_bp.get("/")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 503)
+@documented(404)
 @validate_querystring(ListStudentsQuery)
 @validate_response(StudentListResponse, 200)
 @inject
@@ -100,11 +70,7 @@ async def list_students(query_args: ListStudentsQuery, service: Service) -> Stud
 
 
 @student_bp.get("/<student_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 503)
+@documented(404)
 @validate_response(StudentResponse, 200)
 @inject
 async def get_student(
@@ -113,19 +79,11 @@ async def get_student(
     record = await service.get_student(
         user_id=current_context().user_id, student_id=parse_uuid(student_id, "student_id")
     )
-    return _student_response(StudentResponse.of(record), 200)
+    return with_etag(StudentResponse.of(record), 200)
 
 
 @student_bp.put("/<student_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 409)
-@document_response(ProblemResponse, 412)
-@document_response(ProblemResponse, 413)
-@document_response(ProblemResponse, 415)
-@document_response(ProblemResponse, 503)
+@documented(404, 409, 412, 413, 415)
 @validate_request(UpdateStudentRequest)
 @validate_response(StudentResponse, 200)
 @inject
@@ -151,16 +109,11 @@ async def update_student(
     )
     if record is None:
         raise StudentNotFoundError(f"Student {parsed_id} not found.")
-    return _student_response(StudentResponse.of(record), 200)
+    return with_etag(StudentResponse.of(record), 200)
 
 
 @student_bp.delete("/<student_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 412)
-@document_response(ProblemResponse, 503)
+@documented(404, 412)
 @inject
 async def delete_student(student_id: str, service: Service) -> Response:
     context = current_context()
@@ -174,14 +127,7 @@ async def delete_student(student_id: str, service: Service) -> Response:
 
 
 @student_bp.put("/<student_id>/essays/<essay_id>")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 409)
-@document_response(ProblemResponse, 413)
-@document_response(ProblemResponse, 415)
-@document_response(ProblemResponse, 503)
+@documented(404, 409, 413, 415)
 @validate_response(EssayLinkResponse, 200)
 @validate_response(EssayLinkResponse, 201)
 @inject
@@ -197,15 +143,11 @@ async def associate_essay(
 
 
 @student_bp.get("/<student_id>/essays")
-@document_headers(UserHeaders)
-@document_response(ProblemResponse, 400)
-@document_response(ProblemResponse, 401)
-@document_response(ProblemResponse, 404)
-@document_response(ProblemResponse, 503)
+@documented(404)
 @validate_response(EssayListResponse, 200)
 @inject
 async def list_essays(student_id: str, service: Service) -> EssayListResponse:
     links = await service.list_student_essays(
         user_id=current_context().user_id, student_id=parse_uuid(student_id, "student_id")
     )
-    return EssayListResponse(essays=[EssayLinkResponse.of(link) for link in links])
+    return EssayListResponse.of(links)
