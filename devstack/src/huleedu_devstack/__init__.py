@@ -6,11 +6,13 @@ Backends (see :func:`huleedu_devstack.backend.choose_backend`):
 * docker:   throwaway containers via testcontainers
 * local:    local processes (PostgreSQL server binaries, redis-server, tansu) - no Docker
 
-Entry points: :func:`open_stack`, the pytest plugin (fixtures ``devstack``,
+Entry points: :func:`open_stack`, :func:`free_port` (for servers of one's own next to the
+stack), the pytest plugin (fixtures ``devstack``,
 ``postgres_url``, ``redis_url``, ``kafka_bootstrap``, ``fresh_database_url``,
 ``database_factory``, ``clean_redis``) and ``python -m huleedu_devstack up|run``.
 """
 
+from huleedu_devstack._procs import free_port
 from huleedu_devstack.backend import (
     BACKEND_ENV,
     KAFKA_BOOTSTRAP_ENV,
@@ -44,5 +46,6 @@ __all__ = [
     "choose_backend",
     "create_stack",
     "docker_engine_available",
+    "free_port",
     "open_stack",
 ]

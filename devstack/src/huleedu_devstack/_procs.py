@@ -24,6 +24,11 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (free when chosen: bind it soon)."""
+    return free_ports(1)[0]
+
+
 def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on host:port."""
     try:

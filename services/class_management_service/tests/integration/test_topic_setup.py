@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IncompatibleBrokerVersion
 from aiokafka.protocol.admin import CreateTopicsResponse_v0, CreateTopicsResponse_v3
 from common_core.events.topics import ALL_TOPICS
+from huleedu_devstack import free_port
 
 from services.class_management_service import topic_setup
-from services.class_management_service.tests.support.service_process import free_port
 from services.class_management_service.topic_setup import (
     CreateTopicsUnsupportedError,
     TopicSetupError,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from huleedu_devstack import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ENV_PREFIX = "CLASS_MANAGEMENT_SERVICE_"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def service_env(
