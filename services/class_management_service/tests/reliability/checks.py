@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
-from aiokafka.structs import ConsumerRecord
-from common_core.events import EventEnvelope, parse_event_message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.class_management_service.tests.support.kafka_events import EventCollector
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "correlation_id"}
@@ -67,118 +60,6 @@ async def pending_outbox(engine: AsyncEngine) -> int:
                 text("SELECT count(*) FROM event_outbox WHERE parked_at IS NULL")
             )
         )
-
-
-@dataclass(frozen=True)
-class TimedEvent:
-    """A consumed event with its record's producer timestamp (ms)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    headers: dict[str, bytes]
-    envelope: EventEnvelope[Any]
-
-
-class TimedEventCollector(EventCollector):
-    """EventCollector (no consumer group, every topic from the beginning) of TimedEvents."""
-
-    events: list[TimedEvent]  # type: ignore[assignment]
-
-    async def poll(self, timeout: float = 0.5) -> None:
-        assert self._consumer is not None
-        batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
-        for partition, records in batches.items():
-            for record in records:
-                self.events.append(_timed(partition.topic, partition.partition, record))
-
-
-def _timed(topic: str, partition: int, record: ConsumerRecord[Any, Any]) -> TimedEvent:
-    return TimedEvent(
-        topic=topic,
-        partition=partition,
-        offset=record.offset,
-        key=record.key,
-        headers={name: value for name, value in record.headers},
-        envelope=parse_event_message(record.value),
-        timestamp=record.timestamp,
-    )
-
-
-async def collect_events(
-    bootstrap: str,
-    predicate: Callable[[TimedEvent], bool],
-    count: int,
-    timeout: float,
-    settle: float = 1.0,
-) -> list[TimedEvent]:
-    """At least ``count`` matching events from the broker (failing after ``timeout``), then
-    whatever else arrives within ``settle`` seconds, so that duplicates are seen too."""
-    async with TimedEventCollector(bootstrap) as collector:
-        await collector.wait_for(predicate, count=count, timeout=timeout)
-        deadline = time.monotonic() + settle
-        while time.monotonic() < deadline:
-            await collector.poll(timeout=0.2)
-        return [e for e in collector.events if predicate(e)]
-
-
-def by_user(user_id: str) -> Callable[[TimedEvent], bool]:
-    """Events caused by ``user_id`` (class events name it user_id, student events
-    created_by_user_id or updated_by_user_id)."""
-
-    def caused_by(event: TimedEvent) -> bool:
-        data = event.envelope.data
-        return user_id in (
-            getattr(data, "user_id", None),
-            getattr(data, "created_by_user_id", None),
-            getattr(data, "updated_by_user_id", None),
-        )
-
-    return caused_by
-
-
-def order_problems(events: Iterable[TimedEvent]) -> list[str]:
-    """Ordering faults among one aggregate's events.
-
-    * Within a partition of one topic, an aggregate's versions must increase.
-    * An aggregate's events live on several topics (created, updated, deleted), which the
-      broker does not order among each other. What a consumer can rely on is that an event
-      with a higher version was produced no earlier than a lower one: the producer stamps
-      every record when it is sent (CreateTime), so a `created` resent after its `updated`
-      shows up as a later timestamp on the lower version.
-    """
-    problems: list[str] = []
-    by_partition: dict[tuple[str, int, bytes | None], list[TimedEvent]] = defaultdict(list)
-    first_seen: dict[tuple[bytes | None, uuid.UUID], TimedEvent] = {}
-    for event in events:
-        by_partition[(event.topic, event.partition, event.key)].append(event)
-        seen = first_seen.get((event.key, event.envelope.event_id))
-        if seen is None or event.timestamp < seen.timestamp:
-            first_seen[(event.key, event.envelope.event_id)] = event  # the earliest copy
-    for (topic, partition, key), mine in by_partition.items():
-        versions = [e.envelope.data.version for e in sorted(mine, key=lambda e: e.offset)]
-        distinct = list(dict.fromkeys(versions))  # a redelivered duplicate is not disorder
-        if distinct != sorted(distinct):
-            problems.append(f"{key!r} on {topic}[{partition}]: versions in order {versions}")
-    by_key: dict[bytes | None, list[TimedEvent]] = defaultdict(list)
-    for (key, _), event in first_seen.items():
-        by_key[key].append(event)
-    for key, mine in by_key.items():
-        ordered = sorted(mine, key=lambda e: e.envelope.data.version)
-        stamps = [e.timestamp for e in ordered]
-        if stamps != sorted(stamps):
-            problems.append(
-                f"{key!r}: produced out of order: "
-                + ", ".join(f"v{e.envelope.data.version}@{e.timestamp}" for e in ordered)
-            )
-    return problems
-
-
-def duplicates(events: Iterable[TimedEvent]) -> dict[uuid.UUID, int]:
-    counts = Counter(event.envelope.event_id for event in events)
-    return {event_id: n for event_id, n in counts.items() if n > 1}
 
 
 def check_problem(response: httpx.Response, status: int | None = None) -> dict[str, Any]:

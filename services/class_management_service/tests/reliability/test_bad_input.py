@@ -19,13 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.checks import (
     check_problem,
-    collect_events,
     create_class,
     create_student,
     database_digest,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.kafka_events import (
+    collect_events,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -24,12 +24,14 @@ from services.class_management_service.implementations.redis_idempotency_store_i
     RedisIdempotencyStoreImpl,
 )
 from services.class_management_service.tests.reliability.checks import (
-    by_user,
     check_problem,
-    collect_events,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+)
 from services.class_management_service.tests.support.service_process import (
     ServiceProcess,
     service_env,

@@ -13,13 +13,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.checks import (
-    by_user,
-    collect_events,
-    order_problems,
     outbox_rows,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+    order_problems,
+)
 from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

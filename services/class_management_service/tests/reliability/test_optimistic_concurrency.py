@@ -11,15 +11,17 @@ import httpx
 import pytest
 
 from services.class_management_service.tests.reliability.checks import (
-    TimedEvent,
     check_problem,
-    collect_events,
     create_class,
     create_student,
-    order_problems,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.kafka_events import (
+    ConsumedEvent,
+    collect_events,
+    order_problems,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,7 +37,7 @@ async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
 
 async def events_of(
     served_cms: ServedCms, aggregate_id: str, count: int, timeout: float
-) -> list[TimedEvent]:
+) -> list[ConsumedEvent]:
     """At least ``count`` events of one class or student on the broker (and any duplicates)."""
     return await collect_events(
         served_cms.kafka_bootstrap,

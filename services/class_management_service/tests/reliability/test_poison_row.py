@@ -16,13 +16,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.checks import (
-    by_user,
-    collect_events,
     create_class,
     metric_value,
     outbox_rows,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+)
 from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

@@ -22,13 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.class_management_service.tests.reliability.checks import (
     LEAK_MARKERS,
     PROBLEM_CONTENT_TYPE,
-    by_user,
-    collect_events,
     outbox_rows,
     pending_outbox,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+)
 from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

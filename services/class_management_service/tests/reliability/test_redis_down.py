@@ -20,8 +20,6 @@ from services.class_management_service.implementations.redis_outbox_waker_impl i
     WAKE_CHANNEL,
 )
 from services.class_management_service.tests.reliability.checks import (
-    by_user,
-    collect_events,
     create_class,
     create_student,
     outbox_rows,
@@ -29,6 +27,10 @@ from services.class_management_service.tests.reliability.checks import (
     user,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+)
 from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

@@ -27,13 +27,15 @@ from services.class_management_service.config import Settings
 from services.class_management_service.implementations.outbox_relay import OutboxRelay
 from services.class_management_service.protocols import ClassEventPublisherProtocol
 from services.class_management_service.tests.reliability.checks import (
-    by_user,
-    collect_events,
     outbox_rows,
     pending_outbox,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+)
 from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = pytest.mark.timeout(120)

@@ -32,9 +32,11 @@ from services.class_management_service.implementations.outbox_relay import (
     OutboxRelay,
 )
 from services.class_management_service.tests.reliability.checks import (
+    outbox_rows,
+)
+from services.class_management_service.tests.support.kafka_events import (
     collect_events,
     order_problems,
-    outbox_rows,
 )
 from services.class_management_service.tests.unit.fakes import RecordingWaker
 

@@ -17,15 +17,17 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.checks import (
-    by_user,
-    collect_events,
     metric_value,
-    order_problems,
     outbox_rows,
     pending_outbox,
     user,
 )
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.kafka_events import (
+    by_user,
+    collect_events,
+    order_problems,
+)
 from services.class_management_service.tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

@@ -1,25 +1,43 @@
-"""Reads what the service really published, from the real broker."""
+"""Reads what the service really published, from the real broker: one collector, and the
+checks the tests make of what it collected (who caused an event, their order)."""
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from common_core.events import ALL_TOPICS, EventEnvelope, parse_event_message
 
 
 @dataclass(frozen=True)
 class ConsumedEvent:
+    """One record from the broker, its envelope parsed as consumers parse it."""
+
     topic: str
     partition: int
     offset: int
-    timestamp_ms: int
+    timestamp_ms: int  # the producer's CreateTime
     key: bytes | None
     headers: dict[str, bytes]
     envelope: EventEnvelope[Any]
+
+    @classmethod
+    def of(cls, record: ConsumerRecord[Any, Any]) -> ConsumedEvent:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+            key=record.key,
+            headers={name: value for name, value in record.headers},
+            envelope=parse_event_message(record.value),
+        )
 
 
 class EventCollector:
@@ -62,19 +80,8 @@ class EventCollector:
     async def poll(self, timeout: float = 0.5) -> None:
         assert self._consumer is not None
         batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
-        for partition, records in batches.items():
-            for record in records:
-                self.events.append(
-                    ConsumedEvent(
-                        topic=partition.topic,
-                        partition=partition.partition,
-                        offset=record.offset,
-                        timestamp_ms=record.timestamp,
-                        key=record.key,
-                        headers={name: value for name, value in record.headers},
-                        envelope=parse_event_message(record.value),
-                    )
-                )
+        for records in batches.values():
+            self.events.extend(ConsumedEvent.of(record) for record in records)
 
     async def wait_for(
         self, predicate: Callable[[ConsumedEvent], bool], count: int = 1, timeout: float = 20.0
@@ -112,3 +119,72 @@ def assert_published_in_version_order(events: list[ConsumedEvent]) -> None:
         assert len({e.partition for e in in_topic}) == 1, "one key must stay in one partition"
         topic_versions = [e.envelope.data.version for e in in_topic]
         assert topic_versions == sorted(topic_versions), f"{topic}: {topic_versions}"
+
+
+async def collect_events(
+    bootstrap: str,
+    predicate: Callable[[ConsumedEvent], bool],
+    count: int,
+    timeout: float,
+    settle: float = 1.0,
+) -> list[ConsumedEvent]:
+    """At least ``count`` matching events from the broker (failing after ``timeout``), then
+    whatever else arrives within ``settle`` seconds, so that duplicates are seen too."""
+    async with EventCollector(bootstrap) as collector:
+        await collector.wait_for(predicate, count=count, timeout=timeout)
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            await collector.poll(timeout=0.2)
+        return [e for e in collector.events if predicate(e)]
+
+
+def by_user(user_id: str) -> Callable[[ConsumedEvent], bool]:
+    """Events caused by ``user_id`` (class events name it user_id, student events
+    created_by_user_id or updated_by_user_id)."""
+
+    def caused_by(event: ConsumedEvent) -> bool:
+        data = event.envelope.data
+        return user_id in (
+            getattr(data, "user_id", None),
+            getattr(data, "created_by_user_id", None),
+            getattr(data, "updated_by_user_id", None),
+        )
+
+    return caused_by
+
+
+def order_problems(events: Iterable[ConsumedEvent]) -> list[str]:
+    """Ordering faults among one aggregate's events.
+
+    * Within a partition of one topic, an aggregate's versions must increase.
+    * An aggregate's events live on several topics (created, updated, deleted), which the
+      broker does not order among each other. What a consumer can rely on is that an event
+      with a higher version was produced no earlier than a lower one: the producer stamps
+      every record when it is sent (CreateTime), so a `created` resent after its `updated`
+      shows up as a later timestamp on the lower version.
+    """
+    problems: list[str] = []
+    by_partition: dict[tuple[str, int, bytes | None], list[ConsumedEvent]] = defaultdict(list)
+    first_seen: dict[tuple[bytes | None, uuid.UUID], ConsumedEvent] = {}
+    for event in events:
+        by_partition[(event.topic, event.partition, event.key)].append(event)
+        seen = first_seen.get((event.key, event.envelope.event_id))
+        if seen is None or event.timestamp_ms < seen.timestamp_ms:
+            first_seen[(event.key, event.envelope.event_id)] = event  # the earliest copy
+    for (topic, partition, key), mine in by_partition.items():
+        versions = [e.envelope.data.version for e in sorted(mine, key=lambda e: e.offset)]
+        distinct = list(dict.fromkeys(versions))  # a redelivered duplicate is not disorder
+        if distinct != sorted(distinct):
+            problems.append(f"{key!r} on {topic}[{partition}]: versions in order {versions}")
+    by_key: dict[bytes | None, list[ConsumedEvent]] = defaultdict(list)
+    for (key, _), event in first_seen.items():
+        by_key[key].append(event)
+    for key, mine in by_key.items():
+        ordered = sorted(mine, key=lambda e: e.envelope.data.version)
+        stamps = [e.timestamp_ms for e in ordered]
+        if stamps != sorted(stamps):
+            problems.append(
+                f"{key!r}: produced out of order: "
+                + ", ".join(f"v{e.envelope.data.version}@{e.timestamp_ms}" for e in ordered)
+            )
+    return problems
