@@ -27,7 +27,10 @@ from common_core.events import (
     parse_event_message,
 )
 
-from services.class_management_service.tests.support.api import json_of, with_correlation
+from services.class_management_service.tests.support.api import (
+    json_of,
+    with_correlation,
+)
 from services.class_management_service.topic_setup import create_topics
 
 ENVELOPE_FIELDS = set(EventEnvelope.model_fields)

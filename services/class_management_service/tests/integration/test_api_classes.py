@@ -19,9 +19,11 @@ from services.class_management_service.tests.support.api import (
     etag,
     get_ok,
     json_of,
-    outbox_count,
     problem_of,
     with_correlation,
+)
+from services.class_management_service.tests.support.database import (
+    outbox_count,
 )
 
 pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote

@@ -20,9 +20,11 @@ from services.class_management_service.tests.support.api import (
     create_student,
     get_ok,
     json_of,
-    outbox_count,
     problem_of,
     send,
+)
+from services.class_management_service.tests.support.database import (
+    outbox_count,
 )
 
 CLASS_BODY = {"name": "9A", "course_codes": ["ENG5"]}

@@ -19,10 +19,12 @@ from services.class_management_service.tests.support.api import (
     get_ok,
     json_of,
     link_essay,
-    outbox_count,
     problem_of,
     send,
     user_headers,
+)
+from services.class_management_service.tests.support.database import (
+    outbox_count,
 )
 
 pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote

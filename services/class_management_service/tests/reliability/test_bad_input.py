@@ -17,14 +17,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.checks import (
-    check_problem,
+from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
-    database_digest,
-    user,
+    problem_of,
+    user_headers,
 )
-from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.database import (
+    database_digest,
+)
 from services.class_management_service.tests.support.kafka_events import (
     collect_events,
 )
@@ -229,7 +231,7 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     bad: Bad, world: World, client: httpx.AsyncClient, served_engine: AsyncEngine
 ) -> None:
     path = bad.path.format(class_id=world.class_id, student_id=world.student_id)
-    headers = {**user(OWNER), **bad.headers}
+    headers = {**user_headers(OWNER), **bad.headers}
     if headers["X-User-ID"] == "":
         del headers["X-User-ID"]
     before = await database_digest(served_engine)
@@ -243,7 +245,7 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
         json=bad.json_body if bad.content is None else None,
     )
 
-    body = check_problem(response, bad.status)
+    body = await problem_of(response, bad.status)
     if bad.code is not None:
         assert body["code"] == bad.code, body
     assert await database_digest(served_engine) == before
@@ -272,13 +274,13 @@ async def test_sql_looking_and_unusual_names_are_stored_verbatim(
     created = await create_class(client, owner, name=name)
     person = name[:100]  # first + last over 254 characters need a legal_full_name
     student = await create_student(
-        client, owner, first=person, last=person, class_ids=[created["id"]]
+        client, owner, first_name=person, last_name=person, class_ids=[created["id"]]
     )
-    fetched = (await client.get(f"{CLASS}/{created['id']}", headers=user(owner))).json()
-    listed = (await client.get(CLASS, headers=user(owner))).json()["classes"]
-    roster = (await client.get(f"{CLASS}/{created['id']}/roster", headers=user(owner))).json()[
-        "students"
-    ]
+    fetched = (await client.get(f"{CLASS}/{created['id']}", headers=user_headers(owner))).json()
+    listed = (await client.get(CLASS, headers=user_headers(owner))).json()["classes"]
+    roster = (
+        await client.get(f"{CLASS}/{created['id']}/roster", headers=user_headers(owner))
+    ).json()["students"]
     assert created["name"] == fetched["name"] == listed[0]["name"] == name
     assert roster[0]["first_name"] == roster[0]["last_name"] == student["first_name"] == person
     async with served_engine.connect() as connection:

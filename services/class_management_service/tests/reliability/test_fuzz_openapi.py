@@ -36,8 +36,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from services.class_management_service.tests.reliability.checks import PROBLEM_CONTENT_TYPE
 from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.api import (
+    PROBLEM_CONTENT_TYPE,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

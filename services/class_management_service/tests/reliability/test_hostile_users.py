@@ -21,13 +21,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.checks import (
-    check_problem,
+from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
-    user,
+    problem_of,
+    user_headers,
 )
-from services.class_management_service.tests.reliability.conftest import ServedCms
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -250,22 +250,24 @@ async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 async def world(client: httpx.AsyncClient) -> World:
     a_class = await create_class(client, A, name="A's 9A")
-    a_other = await create_class(client, A, name="A's 9B", course="SV1")
+    a_other = await create_class(client, A, name="A's 9B", course_code="SV1")
     a_email = f"ada-{uuid.uuid4().hex[:6]}@example.org"
     a_student = await create_student(client, A, email=a_email, class_ids=[a_class["id"]])
-    await create_student(client, A, first="Bo", last="Second", class_ids=[a_class["id"]])
+    await create_student(client, A, first_name="Bo", last_name="Second", class_ids=[a_class["id"]])
     a_essay = str(uuid.uuid4())
-    linked = await client.put(f"{STUDENTS}/{a_student['id']}/essays/{a_essay}", headers=user(A))
+    linked = await client.put(
+        f"{STUDENTS}/{a_student['id']}/essays/{a_essay}", headers=user_headers(A)
+    )
     assert linked.status_code == 201, linked.text
     a_key = f"a-key-{uuid.uuid4().hex[:6]}"
     keyed = await client.post(
         CLASSES,
         json={"name": "A's keyed", "course_codes": ["ENG5"]},
-        headers=user(A, **{"Idempotency-Key": a_key}),
+        headers=user_headers(A, **{"Idempotency-Key": a_key}),
     )
     assert keyed.status_code == 201, keyed.text
     b_class = await create_class(client, B, name="B's 9A")
-    b_student = await create_student(client, B, first="Eve", class_ids=[b_class["id"]])
+    b_student = await create_student(client, B, first_name="Eve", class_ids=[b_class["id"]])
     return World(
         a_class["id"],
         a_other["id"],
@@ -291,7 +293,7 @@ async def a_as_seen_over_the_api(client: httpx.AsyncClient, world: World) -> lis
     ]
     seen = []
     for path in paths:
-        response = await client.get(path, headers=user(A))
+        response = await client.get(path, headers=user_headers(A))
         assert response.status_code == 200, (path, response.text)
         seen.append(response.json())
     return seen
@@ -336,11 +338,11 @@ async def test_user_b_cannot_touch_anything_of_user_a(
         attack.method,
         _fill(attack.path, world),
         json=_fill(attack.body, world),
-        headers={**user(attack.as_user), **_fill(attack.headers, world)},
+        headers={**user_headers(attack.as_user), **_fill(attack.headers, world)},
     )
 
     if attack.status >= 400:
-        body = check_problem(response, attack.status)
+        body = await problem_of(response, attack.status)
         # The problem names nothing of A's beyond what B sent.
         sent = _fill(attack.path, world) + json.dumps(_fill(attack.body, world))
         for own_id in world.ids_of_a() | {world.a_email, A}:
@@ -364,7 +366,7 @@ async def test_b_may_use_an_email_of_a_s_students_without_learning_of_it(
     """Emails are unique per teacher: no "already exists" oracle for another teacher's."""
     seen_before = await a_as_seen_over_the_api(client, world)
     rows_before = await a_rows(served_engine)
-    await create_student(client, B, first="Same", last="Mail", email=world.a_email)
+    await create_student(client, B, first_name="Same", last_name="Mail", email=world.a_email)
     assert await a_as_seen_over_the_api(client, world) == seen_before
     assert await a_rows(served_engine) == rows_before
 
@@ -394,10 +396,12 @@ async def test_idempotency_keys_cannot_collide_across_users(
     attacker = f"mallory-{uuid.uuid4().hex[:8]}"
     victim = f"{attacker}:shared"  # any user whose id extends another's after a colon
     body = {"name": "victim's class", "course_codes": ["ENG5"]}
-    first = await client.post(CLASSES, json=body, headers=user(victim, **{"Idempotency-Key": "k"}))
+    first = await client.post(
+        CLASSES, json=body, headers=user_headers(victim, **{"Idempotency-Key": "k"})
+    )
     assert first.status_code == 201
     stolen = await client.post(
-        CLASSES, json=body, headers=user(attacker, **{"Idempotency-Key": "shared:k"})
+        CLASSES, json=body, headers=user_headers(attacker, **{"Idempotency-Key": "shared:k"})
     )
     assert stolen.status_code == 201, stolen.text
     assert stolen.json()["id"] != first.json()["id"], "the attacker got the victim's class"

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.class_management_service.implementations.redis_idempotency_store_impl import (
     RedisIdempotencyStoreImpl,
 )
-from services.class_management_service.tests.reliability.checks import (
-    check_problem,
-    user,
-)
 from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.api import (
+    problem_of,
+    user_headers,
+)
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,
@@ -72,7 +72,7 @@ async def rows_of(engine: AsyncEngine, owner: str, bootstrap: str) -> tuple[int,
 
 
 def keyed(owner: str, key: str) -> dict[str, str]:
-    return user(owner, **{"Idempotency-Key": key})
+    return user_headers(owner, **{"Idempotency-Key": key})
 
 
 async def test_same_key_and_body_replays_the_first_response_and_creates_nothing(
@@ -110,14 +110,14 @@ async def test_same_key_with_another_body_is_422_and_creates_nothing(
         {"name": "9A", "course_codes": ["SV1"]},
     ):
         response = await client.post(CLASSES, json=other, headers=keyed(owner, key))
-        assert check_problem(response, 422)["code"] == "IDEMPOTENCY_KEY_REUSED"
+        assert (await problem_of(response, 422))["code"] == "IDEMPOTENCY_KEY_REUSED"
     # The same key on another route is another request, too.
     response = await client.post(
         STUDENTS,
         json={"person_name": {"first_name": "A", "last_name": "B"}},
         headers=keyed(owner, key),
     )
-    assert check_problem(response, 422)["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert (await problem_of(response, 422))["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
 
 
@@ -134,7 +134,7 @@ async def test_concurrent_retries_with_one_key_create_one_class(
     assert set(statuses) <= {201, 409}, statuses
     for response in responses:
         if response.status_code == 409:
-            assert check_problem(response)["code"] == "IDEMPOTENCY_KEY_IN_USE"
+            assert (await problem_of(response))["code"] == "IDEMPOTENCY_KEY_IN_USE"
     assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
     assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
     late = await client.post(CLASSES, json=body, headers=keyed(owner, key))
@@ -163,9 +163,9 @@ async def test_a_failed_request_leaves_the_key_free_for_a_retry(
     bad = await client.post(
         CLASSES, json={"name": "9A", "course_codes": ["NOPE"]}, headers=keyed(owner, key)
     )
-    assert check_problem(bad, 400)["code"] == "COURSE_NOT_FOUND"
+    assert (await problem_of(bad, 400))["code"] == "COURSE_NOT_FOUND"
     invalid = await client.post(CLASSES, json={"name": ""}, headers=keyed(owner, key))
-    assert check_problem(invalid, 400)["code"] == "VALIDATION_ERROR"
+    assert (await problem_of(invalid, 400))["code"] == "VALIDATION_ERROR"
     fixed = await client.post(
         CLASSES, json={"name": "9A", "course_codes": ["ENG5"]}, headers=keyed(owner, key)
     )

@@ -12,11 +12,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.checks import (
-    outbox_rows,
-    user,
-)
 from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.api import (
+    user_headers,
+)
+from services.class_management_service.tests.support.database import (
+    outbox_rows,
+)
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,
@@ -77,7 +79,7 @@ async def test_kafka_outage_loses_nothing_and_keeps_each_class_in_order(
                 response = await client.post(
                     "/v1/classes",
                     json={"name": f"class {index}", "course_codes": ["ENG5"]},
-                    headers=user(owner),
+                    headers=user_headers(owner),
                 )
             assert response.status_code == 201, response.text
             return dict(response.json())
@@ -87,7 +89,7 @@ async def test_kafka_outage_loses_nothing_and_keeps_each_class_in_order(
                 response = await client.put(
                     f"/v1/classes/{record['id']}",
                     json={"name": record["name"] + " (renamed)"},
-                    headers=user(owner, **{"If-Match": '"1"'}),
+                    headers=user_headers(owner, **{"If-Match": '"1"'}),
                 )
             assert response.status_code == 200, response.text
             return dict(response.json())
@@ -155,7 +157,7 @@ async def test_service_starts_without_kafka_and_publishes_once_the_broker_appear
             response = await client.post(
                 "/v1/classes",
                 json={"name": f"early {index}", "course_codes": ["SV2"]},
-                headers=user(owner),
+                headers=user_headers(owner),
             )
             assert response.status_code == 201, response.text
 

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.class_management_service.tests.reliability.checks import (
-    check_problem,
+from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
-    user,
+    problem_of,
+    user_headers,
 )
-from services.class_management_service.tests.reliability.conftest import ServedCms
 from services.class_management_service.tests.support.kafka_events import (
     ConsumedEvent,
     collect_events,
@@ -60,7 +60,7 @@ async def race(client: httpx.AsyncClient, method: str, path: str, **kwargs: obje
     responses = await asyncio.wait_for(asyncio.gather(*tasks), 60)
     for response in responses:
         if response.status_code >= 400:
-            check_problem(response)
+            await problem_of(response)
     return Counter(response.status_code for response in responses)
 
 
@@ -74,10 +74,10 @@ async def test_same_if_match_twenty_times_one_wins_one_event(
         "PUT",
         f"/v1/classes/{record['id']}",
         json={"name": "winner"},
-        headers=user(owner, **{"If-Match": '"1"'}),
+        headers=user_headers(owner, **{"If-Match": '"1"'}),
     )
     assert outcome == {200: 1, 412: RACERS - 1}
-    final = (await client.get(f"/v1/classes/{record['id']}", headers=user(owner))).json()
+    final = (await client.get(f"/v1/classes/{record['id']}", headers=user_headers(owner))).json()
     assert final["version"] == 2
 
     events = await events_of(served_cms, record["id"], count=2, timeout=15)
@@ -97,7 +97,7 @@ async def test_same_if_match_on_a_student_one_wins_one_event(
         "PUT",
         f"/v1/classes/students/{student['id']}",
         json={"person_name": {"first_name": "Won", "last_name": "Once"}},
-        headers=user(owner, **{"If-Match": '"1"'}),
+        headers=user_headers(owner, **{"If-Match": '"1"'}),
     )
     assert outcome == {200: 1, 412: RACERS - 1}
     events = await events_of(served_cms, student["id"], count=2, timeout=15)
@@ -113,7 +113,7 @@ async def test_concurrent_deletes_with_if_match_delete_once(
         client,
         "DELETE",
         f"/v1/classes/{record['id']}",
-        headers=user(owner, **{"If-Match": '"1"'}),
+        headers=user_headers(owner, **{"If-Match": '"1"'}),
     )
     # The losers waited for the winner's row lock and then found the class gone.
     assert outcome[204] == 1 and outcome[204] + outcome[404] + outcome[412] == RACERS, outcome
@@ -138,9 +138,9 @@ async def test_unconditional_concurrent_updates_are_serialised_not_lost(
         record = await create_student(client, owner)
         path = f"/v1/classes/students/{record['id']}"
         body = {"person_name": {"first_name": "Ada", "last_name": "Racer"}}
-    outcome = await race(client, "PUT", path, json=body, headers=user(owner))
+    outcome = await race(client, "PUT", path, json=body, headers=user_headers(owner))
     assert outcome == {200: RACERS}
-    final = (await client.get(path, headers=user(owner))).json()
+    final = (await client.get(path, headers=user_headers(owner))).json()
     assert final["version"] == RACERS + 1
     events = await events_of(served_cms, record["id"], count=RACERS + 1, timeout=20)
     assert sorted(e.envelope.data.version for e in events) == list(range(1, RACERS + 2))
@@ -153,7 +153,7 @@ async def test_concurrent_unconditional_deletes_of_a_student_delete_once(
     owner = f"racer-{uuid.uuid4().hex[:8]}"
     student = await create_student(client, owner)
     outcome = await race(
-        client, "DELETE", f"/v1/classes/students/{student['id']}", headers=user(owner)
+        client, "DELETE", f"/v1/classes/students/{student['id']}", headers=user_headers(owner)
     )
     assert outcome == {204: 1, 404: RACERS - 1}, outcome
     events = await events_of(served_cms, student["id"], count=2, timeout=15)

@@ -15,12 +15,14 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.checks import (
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.api import (
     create_class,
     metric_value,
+)
+from services.class_management_service.tests.support.database import (
     outbox_rows,
 )
-from services.class_management_service.tests.reliability.conftest import FaultEnv
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,

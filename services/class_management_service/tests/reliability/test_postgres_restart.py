@@ -19,14 +19,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.checks import (
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.api import (
     LEAK_MARKERS,
     PROBLEM_CONTENT_TYPE,
+    user_headers,
+)
+from services.class_management_service.tests.support.database import (
     outbox_rows,
     pending_outbox,
-    user,
 )
-from services.class_management_service.tests.reliability.conftest import FaultEnv
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,
@@ -79,13 +81,13 @@ async def test_postgres_restart_under_load_fails_fast_and_recovers_consistently(
                 started = time.monotonic()
                 if count % 3 == 0:
                     method = "GET"
-                    response = await client.get("/v1/classes", headers=user(owner))
+                    response = await client.get("/v1/classes", headers=user_headers(owner))
                 else:
                     method = "POST"
                     response = await client.post(
                         "/v1/classes",
                         json={"name": f"w{number}-{count}", "course_codes": ["SV1"]},
-                        headers=user(owner),
+                        headers=user_headers(owner),
                     )
                 outcomes.append(
                     Outcome(

@@ -19,14 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.class_management_service.implementations.redis_outbox_waker_impl import (
     WAKE_CHANNEL,
 )
-from services.class_management_service.tests.reliability.checks import (
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
+    user_headers,
+)
+from services.class_management_service.tests.support.database import (
     outbox_rows,
     pending_outbox,
-    user,
 )
-from services.class_management_service.tests.reliability.conftest import FaultEnv
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,
@@ -85,25 +87,29 @@ async def test_redis_outage_keeps_crud_working_and_loses_nothing(
                 response = await client.put(
                     f"/v1/classes/{record['id']}",
                     json={"name": record["name"] + "!"},
-                    headers=user(owner, **{"If-Match": '"1"'}),
+                    headers=user_headers(owner, **{"If-Match": '"1"'}),
                 )
                 assert response.status_code == 200, response.text
                 slowest = max(slowest, time.monotonic() - started)
             student = await create_student(
                 client, owner, email="ada@example.org", class_ids=[classes[0]["id"]]
             )
-            deleted = await client.delete(f"/v1/classes/{classes[-1]['id']}", headers=user(owner))
+            deleted = await client.delete(
+                f"/v1/classes/{classes[-1]['id']}", headers=user_headers(owner)
+            )
             assert deleted.status_code == 204, deleted.text
-            listed = await client.get("/v1/classes", headers=user(owner))
+            listed = await client.get("/v1/classes", headers=user_headers(owner))
             assert listed.status_code == 200 and listed.json()["pagination"]["total"] == 29
-            roster = await client.get(f"/v1/classes/{classes[0]['id']}/roster", headers=user(owner))
+            roster = await client.get(
+                f"/v1/classes/{classes[0]['id']}/roster", headers=user_headers(owner)
+            )
             assert [s["student_id"] for s in roster.json()["students"]] == [student["id"]]
             # Idempotency-Key cannot be honoured without Redis; the request is still served.
             started = time.monotonic()
             keyed = await client.post(
                 "/v1/classes",
                 json={"name": "keyed", "course_codes": ["ENG5"]},
-                headers=user(owner, **{"Idempotency-Key": "during-outage"}),
+                headers=user_headers(owner, **{"Idempotency-Key": "during-outage"}),
             )
             assert keyed.status_code == 201, keyed.text
             slowest = max(slowest, time.monotonic() - started)

@@ -26,12 +26,14 @@ from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
 from services.class_management_service.implementations.outbox_relay import OutboxRelay
 from services.class_management_service.protocols import ClassEventPublisherProtocol
-from services.class_management_service.tests.reliability.checks import (
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.api import (
+    user_headers,
+)
+from services.class_management_service.tests.support.database import (
     outbox_rows,
     pending_outbox,
-    user,
 )
-from services.class_management_service.tests.reliability.conftest import FaultEnv
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,
@@ -121,7 +123,7 @@ async def test_a_killed_service_loses_no_accepted_change(
                 response = await client.post(
                     "/v1/classes",
                     json={"name": f"w{number}-{count}", "course_codes": ["ENG7"]},
-                    headers=user(owner),
+                    headers=user_headers(owner),
                 )
             except httpx.TransportError:
                 return  # the process died under this request: not accepted

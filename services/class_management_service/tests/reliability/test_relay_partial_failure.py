@@ -31,7 +31,7 @@ from services.class_management_service.implementations.outbox_relay import (
     BrokerUnavailableError,
     OutboxRelay,
 )
-from services.class_management_service.tests.reliability.checks import (
+from services.class_management_service.tests.support.database import (
     outbox_rows,
 )
 from services.class_management_service.tests.support.kafka_events import (

@@ -16,13 +16,15 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.checks import (
+from services.class_management_service.tests.reliability.conftest import FaultEnv
+from services.class_management_service.tests.support.api import (
     metric_value,
+    user_headers,
+)
+from services.class_management_service.tests.support.database import (
     outbox_rows,
     pending_outbox,
-    user,
 )
-from services.class_management_service.tests.reliability.conftest import FaultEnv
 from services.class_management_service.tests.support.kafka_events import (
     by_user,
     collect_events,
@@ -58,7 +60,7 @@ async def test_two_replicas_publish_every_row_once_and_in_order(
                 response = await clients[0].post(
                     "/v1/classes",
                     json={"name": f"class {index}", "course_codes": ["ENG6"]},
-                    headers=user(owner),
+                    headers=user_headers(owner),
                 )
             assert response.status_code == 201, response.text
             record = dict(response.json())
@@ -67,7 +69,7 @@ async def test_two_replicas_publish_every_row_once_and_in_order(
                     response = await client.put(
                         f"/v1/classes/{record['id']}",
                         json={"name": f"class {index} v{step + 1}"},
-                        headers=user(owner, **{"If-Match": f'"{record["version"]}"'}),
+                        headers=user_headers(owner, **{"If-Match": f'"{record["version"]}"'}),
                     )
                 assert response.status_code == 200, response.text
                 record = dict(response.json())
