@@ -16,7 +16,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 help:
 	@echo "make setup  - install uv, postgresql, redis-server, wrk if missing; uv sync (idempotent)"
-	@echo "make lint   - ruff check, ruff format --check, mypy (common_core, devstack, the service)"
+	@echo "make lint   - ruff check, ruff format --check, mypy (common_core, devstack, the service and its unit fakes)"
 	@echo "make test   - setup, lint, then the whole pytest suite"
 	@echo "make run    - start the devstack and serve the service locally (scripts/serve_local.sh)"
 	@echo "make clean  - remove caches and build artefacts (keeps .venv)"
@@ -58,7 +58,7 @@ setup-system:
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy common_core/src devstack/src services/class_management_service
+	$(UV) run mypy common_core/src devstack/src services/class_management_service services/class_management_service/tests/unit/fakes.py
 
 test: setup lint
 	$(UV) run pytest
