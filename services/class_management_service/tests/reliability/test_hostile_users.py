@@ -1,10 +1,12 @@
-"""User B against everything of user A's, route by route, over real HTTP.
+"""Ownership: user B against everything of user A's, route by route, over real HTTP.
 
-Every route of the API appears in the table (the last test checks that against the
-OpenAPI document). B can neither read, list, change, delete nor enrol into anything of
-A's: each attempt is a 404 that does not reveal whether A's resource exists (no 412 that
-would confirm it and leak its version), and after each attempt A's data is exactly as it
-was, both as A sees it over the API and row by row in the database.
+The one ownership suite (it took in tests/integration/test_api_ownership.py). Every route of
+the API appears in the table (a test checks that against the OpenAPI document). B can
+neither read, list, change, delete nor enrol into anything of A's: each attempt is a 404
+with the code a missing id gets, which does not reveal whether A's resource exists (no 412
+that would confirm it and leak its version), and after each attempt A's data is exactly as
+it was, both as A sees it over the API and row by row in the database; a refused attempt
+changes nothing B sees either, and writes no event.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from services.class_management_service.tests.reliability.conftest import ServedC
 from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
+    get_ok,
+    link_essay,
     problem_of,
+    send,
     user_headers,
 )
 
@@ -63,6 +68,11 @@ class Attack:
     as_user: str = B
     # For 2xx responses (lists): nothing of A's may appear in them.
     lists: bool = False
+    code: str | None = None  # the problem's code, as for an id that does not exist
+
+
+CLASS_404 = {"code": "CLASS_NOT_FOUND"}
+STUDENT_404 = {"code": "STUDENT_NOT_FOUND"}
 
 
 def _attacks() -> list[Attack]:
@@ -70,8 +80,8 @@ def _attacks() -> list[Attack]:
     person = {"person_name": {"first_name": "P", "last_name": "Wned"}}
     return [
         # classes
-        Attack("read class", "GET", CLASSES + "/{a_class}"),
-        Attack("rename class", "PUT", CLASSES + "/{a_class}", body=rename),
+        Attack("read class", "GET", CLASSES + "/{a_class}", **CLASS_404),
+        Attack("rename class", "PUT", CLASSES + "/{a_class}", body=rename, **CLASS_404),
         Attack(
             "rename class, right If-Match",
             "PUT",
@@ -87,13 +97,22 @@ def _attacks() -> list[Attack]:
             headers={"If-Match": '"7"'},
         ),
         Attack("change course", "PUT", CLASSES + "/{a_class}", body={"course_codes": ["SV1"]}),
+        Attack(
+            "change course, wrong If-Match",
+            "PUT",
+            CLASSES + "/{a_class}",
+            body={"course_codes": ["SV1"]},
+            headers={"If-Match": '"7"'},
+            **CLASS_404,
+        ),
         Attack("empty update of class", "PUT", CLASSES + "/{a_class}", body={}),
-        Attack("delete class", "DELETE", CLASSES + "/{a_class}"),
+        Attack("delete class", "DELETE", CLASSES + "/{a_class}", **CLASS_404),
         Attack(
             "delete class, right If-Match",
             "DELETE",
             CLASSES + "/{a_class}",
             headers={"If-Match": '"1"'},
+            **CLASS_404,
         ),
         Attack(
             "delete class, wrong If-Match",
@@ -101,7 +120,7 @@ def _attacks() -> list[Attack]:
             CLASSES + "/{a_class}",
             headers={"If-Match": '"7"'},
         ),
-        Attack("read roster", "GET", CLASSES + "/{a_class}/roster"),
+        Attack("read roster", "GET", CLASSES + "/{a_class}/roster", **CLASS_404),
         Attack("read roster page 2", "GET", CLASSES + "/{a_class}/roster?limit=1&offset=1"),
         Attack("list classes", "GET", CLASSES, status=200, lists=True),
         Attack(
@@ -115,7 +134,7 @@ def _attacks() -> list[Attack]:
             lists=True,
         ),
         # students
-        Attack("list students of A's class", "GET", STUDENTS + "?class_id={a_class}"),
+        Attack("list students of A's class", "GET", STUDENTS + "?class_id={a_class}", **CLASS_404),
         Attack("list students", "GET", STUDENTS, status=200, lists=True),
         Attack(
             "list students of own class",
@@ -124,8 +143,8 @@ def _attacks() -> list[Attack]:
             status=200,
             lists=True,
         ),
-        Attack("read student", "GET", STUDENTS + "/{a_student}"),
-        Attack("rename student", "PUT", STUDENTS + "/{a_student}", body=person),
+        Attack("read student", "GET", STUDENTS + "/{a_student}", **STUDENT_404),
+        Attack("rename student", "PUT", STUDENTS + "/{a_student}", body=person, **STUDENT_404),
         Attack(
             "rename student, right If-Match",
             "PUT",
@@ -140,6 +159,14 @@ def _attacks() -> list[Attack]:
             body={"email": "b@evil.example.org"},
         ),
         Attack(
+            "change student email, wrong If-Match",
+            "PUT",
+            STUDENTS + "/{a_student}",
+            body={"email": "x@example.com"},
+            headers={"If-Match": '"9"'},
+            **STUDENT_404,
+        ),
+        Attack(
             "move A's student out of A's class",
             "PUT",
             STUDENTS + "/{a_student}",
@@ -150,8 +177,9 @@ def _attacks() -> list[Attack]:
             "PUT",
             STUDENTS + "/{a_student}",
             body={"add_class_ids": ["{b_class}"]},
+            **STUDENT_404,
         ),
-        Attack("delete student", "DELETE", STUDENTS + "/{a_student}"),
+        Attack("delete student", "DELETE", STUDENTS + "/{a_student}", **STUDENT_404),
         Attack(
             "delete student, right If-Match",
             "DELETE",
@@ -164,24 +192,34 @@ def _attacks() -> list[Attack]:
             "POST",
             STUDENTS,
             body={**person, "class_ids": ["{a_class}"]},
+            **CLASS_404,
         ),
         Attack(
             "create student in own and A's class",
             "POST",
             STUDENTS,
             body={**person, "class_ids": ["{b_class}", "{a_class}"]},
+            **CLASS_404,
         ),
         Attack(
             "enrol own student into A's class",
             "PUT",
             STUDENTS + "/{b_student}",
             body={"add_class_ids": ["{a_class}"]},
+            **CLASS_404,
         ),
         Attack(
             "unenrol own student from A's class",
             "PUT",
             STUDENTS + "/{b_student}",
             body={"remove_class_ids": ["{a_class}"]},
+        ),
+        Attack(
+            "unenrol own student from A's class and change email",
+            "PUT",
+            STUDENTS + "/{b_student}",
+            body={"remove_class_ids": ["{a_class}"], "email": "b2@example.com"},
+            **CLASS_404,
         ),
         Attack(
             "move own student from A's class to own",
@@ -196,9 +234,19 @@ def _attacks() -> list[Attack]:
             body={**person, "add_class_ids": ["{a_other_class}"]},
         ),
         # essays
-        Attack("list A's student's essays", "GET", STUDENTS + "/{a_student}/essays"),
-        Attack("link new essay to A's student", "PUT", STUDENTS + "/{a_student}/essays/{new}"),
-        Attack("link A's essay to A's student", "PUT", STUDENTS + "/{a_student}/essays/{a_essay}"),
+        Attack("list A's student's essays", "GET", STUDENTS + "/{a_student}/essays", **STUDENT_404),
+        Attack(
+            "link new essay to A's student",
+            "PUT",
+            STUDENTS + "/{a_student}/essays/{new}",
+            **STUDENT_404,
+        ),
+        Attack(
+            "link A's essay to A's student",
+            "PUT",
+            STUDENTS + "/{a_student}/essays/{a_essay}",
+            **STUDENT_404,
+        ),
         # The essay id is global: linking A's essay to B's own student is a conflict. It says
         # that the essay is taken (nothing else): B cannot learn whose it is or move it.
         Attack(
@@ -254,11 +302,7 @@ async def world(client: httpx.AsyncClient) -> World:
     a_email = f"ada-{uuid.uuid4().hex[:6]}@example.org"
     a_student = await create_student(client, A, email=a_email, class_ids=[a_class["id"]])
     await create_student(client, A, first_name="Bo", last_name="Second", class_ids=[a_class["id"]])
-    a_essay = str(uuid.uuid4())
-    linked = await client.put(
-        f"{STUDENTS}/{a_student['id']}/essays/{a_essay}", headers=user_headers(A)
-    )
-    assert linked.status_code == 201, linked.text
+    a_essay = await link_essay(client, A, a_student["id"])
     a_key = f"a-key-{uuid.uuid4().hex[:6]}"
     keyed = await client.post(
         CLASSES,
@@ -280,23 +324,28 @@ async def world(client: httpx.AsyncClient) -> World:
     )
 
 
-async def a_as_seen_over_the_api(client: httpx.AsyncClient, world: World) -> list[Any]:
-    """Everything A can read."""
-    paths = [
-        CLASSES + "?limit=100",
-        STUDENTS + "?limit=100",
-        f"{CLASSES}/{world.a_class}",
-        f"{CLASSES}/{world.a_other_class}",
-        f"{CLASSES}/{world.a_class}/roster",
-        f"{STUDENTS}/{world.a_student}",
-        f"{STUDENTS}/{world.a_student}/essays",
+async def as_seen_by(
+    client: httpx.AsyncClient, user_id: str, class_ids: list[str], student_id: str
+) -> list[Any]:
+    """Everything ``user_id`` can read of their classes and student, and their lists."""
+    headers = user_headers(user_id)
+    pages = {"limit": 100}
+    return [
+        await get_ok(client, CLASSES, headers, pages),
+        await get_ok(client, STUDENTS, headers, pages),
+        *[await get_ok(client, f"{CLASSES}/{class_id}", headers) for class_id in class_ids],
+        await get_ok(client, f"{CLASSES}/{class_ids[0]}/roster", headers),
+        await get_ok(client, f"{STUDENTS}/{student_id}", headers),
+        await get_ok(client, f"{STUDENTS}/{student_id}/essays", headers),
     ]
-    seen = []
-    for path in paths:
-        response = await client.get(path, headers=user_headers(A))
-        assert response.status_code == 200, (path, response.text)
-        seen.append(response.json())
-    return seen
+
+
+async def a_as_seen_over_the_api(client: httpx.AsyncClient, world: World) -> list[Any]:
+    return await as_seen_by(client, A, [world.a_class, world.a_other_class], world.a_student)
+
+
+async def b_as_seen_over_the_api(client: httpx.AsyncClient, world: World) -> list[Any]:
+    return await as_seen_by(client, B, [world.b_class], world.b_student)
 
 
 A_ROWS = """
@@ -331,6 +380,7 @@ async def test_user_b_cannot_touch_anything_of_user_a(
     attack: Attack, world: World, client: httpx.AsyncClient, served_engine: Any
 ) -> None:
     seen_before = await a_as_seen_over_the_api(client, world)
+    b_seen_before = await b_as_seen_over_the_api(client, world)
     rows_before = await a_rows(served_engine)
     events_before = await events_written(served_engine)
 
@@ -342,7 +392,7 @@ async def test_user_b_cannot_touch_anything_of_user_a(
     )
 
     if attack.status >= 400:
-        body = await problem_of(response, attack.status)
+        body = await problem_of(response, attack.status, attack.code)
         # The problem names nothing of A's beyond what B sent.
         sent = _fill(attack.path, world) + json.dumps(_fill(attack.body, world))
         for own_id in world.ids_of_a() | {world.a_email, A}:
@@ -356,7 +406,8 @@ async def test_user_b_cannot_touch_anything_of_user_a(
 
     assert await a_as_seen_over_the_api(client, world) == seen_before
     assert await a_rows(served_engine) == rows_before
-    if attack.status >= 400:  # a refused attack writes no event
+    if attack.status >= 400:  # a refused attack changes nothing of B's and writes no event
+        assert await b_as_seen_over_the_api(client, world) == b_seen_before
         assert await events_written(served_engine) == events_before
 
 
@@ -406,3 +457,52 @@ async def test_idempotency_keys_cannot_collide_across_users(
     assert stolen.status_code == 201, stolen.text
     assert stolen.json()["id"] != first.json()["id"], "the attacker got the victim's class"
     assert "Idempotent-Replayed" not in stolen.headers
+
+
+async def test_a_missing_id_and_another_users_id_get_the_same_answer(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    theirs = await send(client, "GET", f"{CLASSES}/{world.a_class}", user_headers(B))
+    missing = await send(client, "GET", f"{CLASSES}/{uuid.uuid4()}", user_headers(B))
+
+    their_problem = await problem_of(theirs, 404, "CLASS_NOT_FOUND")
+    missing_problem = await problem_of(missing, 404, "CLASS_NOT_FOUND")
+    for key in ("type", "title", "status", "code"):
+        assert their_problem[key] == missing_problem[key]
+
+
+async def test_lists_show_only_the_callers_own_data(client: httpx.AsyncClient) -> None:
+    a, b = user_headers(), user_headers()
+    a_class = await create_class(client, a, name="A's class")
+    a_student = await create_student(client, a, "Alice", "Anders", class_ids=[a_class["id"]])
+    b_class = await create_class(client, b, name="B's class")
+    b_student = await create_student(client, b, "Bob", "Berg", class_ids=[b_class["id"]])
+    await create_class(client, a, name="A's second class", course_code="SV1")
+
+    a_classes = await get_ok(client, CLASSES, a)
+    b_classes = await get_ok(client, CLASSES, b)
+    b_filtered = await get_ok(client, CLASSES, b, {"course_code": "SV1"})
+    a_students = await get_ok(client, STUDENTS, a)
+    b_students = await get_ok(client, STUDENTS, b)
+    stranger = user_headers()
+
+    assert a_classes["pagination"]["total"] == 2
+    assert b_class["id"] not in {c["id"] for c in a_classes["classes"]}
+    assert [c["id"] for c in b_classes["classes"]] == [b_class["id"]]
+    assert b_classes["pagination"]["total"] == 1
+    assert b_filtered["classes"] == [] and b_filtered["pagination"]["total"] == 0
+    assert [s["id"] for s in a_students["students"]] == [a_student["id"]]
+    assert [s["id"] for s in b_students["students"]] == [b_student["id"]]
+    assert (await get_ok(client, CLASSES, stranger))["pagination"]["total"] == 0
+    assert (await get_ok(client, STUDENTS, stranger))["pagination"]["total"] == 0
+
+
+async def test_user_ids_are_compared_exactly(client: httpx.AsyncClient) -> None:
+    owner = user_headers(f"Teacher-Case-{uuid.uuid4().hex[:6]}")
+    lookalike = user_headers(owner["X-User-ID"].lower())
+    created = await create_class(client, owner)
+
+    response = await send(client, "GET", f"{CLASSES}/{created['id']}", lookalike)
+
+    await problem_of(response, 404, "CLASS_NOT_FOUND")
+    assert (await get_ok(client, f"{CLASSES}/{created['id']}", owner)) == created
