@@ -12,17 +12,26 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help setup setup-uv setup-system lint test run clean
+.PHONY: help setup setup-uv setup-system setup-node lint test run clean
 
 help:
-	@echo "make setup  - install uv, postgresql, redis-server, wrk if missing; uv sync (idempotent)"
+	@echo "make setup  - install uv, postgresql, redis-server, wrk, node if missing; uv sync; npm ci (idempotent)"
 	@echo "make lint   - ruff check, ruff format --check, mypy (common_core, devstack, the service and its unit fakes)"
 	@echo "make test   - setup, lint, then the whole pytest suite"
 	@echo "make run    - start the devstack and serve the service locally (scripts/serve_local.sh)"
 	@echo "make clean  - remove caches and build artefacts (keeps .venv)"
 
-setup: setup-uv setup-system
+setup: setup-uv setup-system setup-node
 	$(UV) sync --all-packages --frozen
+
+# The AsyncAPI parser the tests validate docs/asyncapi.json with (tools/asyncapi): `npm ci`
+# from the committed lock, only when node_modules is missing or older than the lock.
+ASYNCAPI_TOOLS := tools/asyncapi
+setup-node: $(ASYNCAPI_TOOLS)/node_modules/.package-lock.json
+
+$(ASYNCAPI_TOOLS)/node_modules/.package-lock.json: $(ASYNCAPI_TOOLS)/package.json $(ASYNCAPI_TOOLS)/package-lock.json
+	npm ci --prefix $(ASYNCAPI_TOOLS) --no-audit --no-fund --loglevel=error
+	touch $@
 
 setup-uv:
 	@if command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1; then \
@@ -47,12 +56,13 @@ setup-system:
 	fi; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(APT_GET) update -q; \
 		$(APT_GET) install -y -q --no-install-recommends $$missing; \
 	else \
-		echo "postgresql, redis-server and wrk are installed"; \
+		echo "postgresql, redis-server, wrk and npm are installed"; \
 	fi
 
 lint: setup

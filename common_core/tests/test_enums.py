@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 from common_core.enums import (
     COURSES,
+    ClassStatus,
     CourseCode,
     CourseInfo,
     Language,
@@ -17,6 +18,10 @@ def test_course_codes_are_exactly_the_supported_courses_with_value_equal_to_name
     assert [code.value for code in CourseCode] == ["ENG5", "ENG6", "ENG7", "SV1", "SV2", "SV3"]
     assert all(code.value == code.name for code in CourseCode)
     assert CourseCode("SV2") is CourseCode.SV2
+
+
+def test_class_statuses() -> None:
+    assert [status.value for status in ClassStatus] == ["active", "archived"]
 
 
 def test_languages() -> None:

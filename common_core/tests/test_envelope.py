@@ -192,6 +192,8 @@ def test_serialised_form_is_json_with_every_field() -> None:
         "course_codes": [],
         "user_id": "u",
         "version": 1,
+        "student_count": 0,
+        "status": "active",
     }
     assert raw["metadata"] == {"k": "v"}
 

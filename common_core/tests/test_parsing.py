@@ -9,8 +9,19 @@ import pytest
 from common_core.enums import CourseCode
 from common_core.events.class_events import ClassCreatedV1, StudentCreatedV1
 from common_core.events.envelope import EventEnvelope, make_envelope
-from common_core.events.parsing import EventParseError, parse_event_message
-from common_core.events.topics import CLASS_CREATED_TOPIC, STUDENT_CREATED_TOPIC
+from common_core.events.parsing import (
+    EventParseError,
+    StateRecord,
+    parse_event_message,
+    parse_state_record,
+)
+from common_core.events.state_events import ClassStateV1, StudentStateV1
+from common_core.events.topics import (
+    CLASS_CREATED_TOPIC,
+    CLASS_STATE_TOPIC,
+    STUDENT_CREATED_TOPIC,
+    STUDENT_STATE_TOPIC,
+)
 from pydantic import BaseModel, ValidationError
 
 
@@ -177,7 +188,7 @@ def test_missing_data_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("class_id", "nope"), ("course_codes", ["ENG9"]), ("user_id", "")],
+    [("class_id", "nope"), ("course_codes", [""]), ("user_id", ""), ("status", 3)],
 )
 def test_invalid_event_fields_are_rejected(field: str, value: object) -> None:
     message = _valid_message()
@@ -190,3 +201,133 @@ def test_event_parse_error_is_a_value_error() -> None:
     assert issubclass(EventParseError, ValueError)
     with pytest.raises(ValueError):
         parse_event_message(b"nope")
+
+
+# -- tolerant reading: what a newer producer may send within v1 ---------------------
+
+
+def test_unknown_fields_are_ignored_in_the_envelope_and_the_data() -> None:
+    message = _valid_message(trace={"id": "x"}, priority=3)
+    message["data"] = {**message["data"], "room": "B12", "previous": {"colour": "red"}}
+
+    parsed = parse_event_message(json.dumps(message))
+
+    assert isinstance(parsed.data, ClassCreatedV1)
+    assert not hasattr(parsed, "trace") and not hasattr(parsed.data, "room")
+
+
+def test_an_unknown_course_code_and_status_are_kept() -> None:
+    message = _valid_message()
+    message["data"] = {**message["data"], "course_codes": ["PHY1"], "status": "paused"}
+
+    parsed = parse_event_message(json.dumps(message))
+
+    assert parsed.data.course_codes == ["PHY1"]
+    assert parsed.data.status == "paused"
+    assert json.loads(parsed.model_dump_json())["data"]["course_codes"] == ["PHY1"]
+
+
+def test_a_message_of_todays_producer_parses_with_the_new_fields_defaulted() -> None:
+    """The payloads the service published before the events carried the whole state."""
+    updated = _valid_message(
+        event_type="huleedu.class.student.updated.v1",
+        data={
+            "student_id": "c2d9e8f7-1b2a-4c3d-8e4f-5a6b7c8d9e03",
+            "first_name": "Con",
+            "last_name": "Tracted",
+            "student_email": None,
+            "add_class_ids": None,
+            "remove_class_ids": ["6f1c7a52-3a5e-4c4e-9f39-0d4f2b1d9a01"],
+            "updated_by_user_id": "teacher-1",
+            "version": 2,
+        },
+    )
+
+    data = parse_event_message(json.dumps(updated)).data
+
+    assert (data.legal_full_name, data.class_ids, data.previous) == (None, None, None)
+    assert data.remove_class_ids == [UUID("6f1c7a52-3a5e-4c4e-9f39-0d4f2b1d9a01")]
+
+
+def test_a_tombstone_is_not_an_event_message() -> None:
+    error = _parse_error(None)  # type: ignore[arg-type]
+
+    assert "no value (a tombstone)" in str(error)
+    assert "parse_state_record" in str(error)
+
+
+# -- state topics ----------------------------------------------------------------------
+
+
+def _state_envelope(event: BaseModel) -> bytes:
+    return (
+        make_envelope(event, source_service="class_management_service").model_dump_json().encode()
+    )
+
+
+@pytest.mark.parametrize("key_type", [bytes, str])
+def test_a_state_record_parses_into_the_aggregates_state(
+    all_sample_events: list[BaseModel], key_type: type
+) -> None:
+    state = next(e for e in all_sample_events if isinstance(e, StudentStateV1))
+    key = state.aggregate_id.encode() if key_type is bytes else state.aggregate_id
+
+    record = parse_state_record(STUDENT_STATE_TOPIC, key, _state_envelope(state))
+
+    assert isinstance(record, StateRecord)
+    assert (record.topic, record.aggregate_id, record.deleted) == (
+        STUDENT_STATE_TOPIC,
+        state.aggregate_id,
+        False,
+    )
+    assert record.state == state
+    assert record.envelope is not None and record.envelope.event_type == STUDENT_STATE_TOPIC
+
+
+def test_a_tombstone_on_a_state_topic_is_a_deletion() -> None:
+    record = parse_state_record(CLASS_STATE_TOPIC, b"6f1c7a52-3a5e-4c4e-9f39-0d4f2b1d9a01", None)
+
+    assert record.deleted
+    assert (record.envelope, record.state) == (None, None)
+    assert record.aggregate_id == "6f1c7a52-3a5e-4c4e-9f39-0d4f2b1d9a01"
+
+
+def test_a_state_record_of_another_aggregate_than_its_key_is_rejected(
+    all_sample_events: list[BaseModel],
+) -> None:
+    state = next(e for e in all_sample_events if isinstance(e, ClassStateV1))
+
+    with pytest.raises(EventParseError, match="keyed 'other' holds the state of"):
+        parse_state_record(CLASS_STATE_TOPIC, b"other", _state_envelope(state))
+
+
+def test_a_state_record_holding_another_topics_event_is_rejected(
+    all_sample_events: list[BaseModel],
+) -> None:
+    state = next(e for e in all_sample_events if isinstance(e, ClassStateV1))
+
+    with pytest.raises(EventParseError, match=r"holds a 'huleedu\.class\.state\.v1' event"):
+        parse_state_record(STUDENT_STATE_TOPIC, state.aggregate_id, _state_envelope(state))
+
+
+@pytest.mark.parametrize(
+    ("topic", "key", "message"),
+    [
+        (CLASS_CREATED_TOPIC, b"k", "is not a state topic"),
+        ("huleedu.nope.v1", b"k", "unknown event type 'huleedu.nope.v1'"),
+        (CLASS_STATE_TOPIC, None, "has no key"),
+        (CLASS_STATE_TOPIC, b"\xff\xfe", "is not UTF-8"),
+    ],
+)
+def test_state_records_that_cannot_be_read_raise_clear_errors(
+    topic: str, key: bytes | None, message: str
+) -> None:
+    with pytest.raises(EventParseError, match=message) as excinfo:
+        parse_state_record(topic, key, None)
+
+    assert excinfo.value.event_type == topic
+
+
+def test_an_unreadable_state_value_raises_the_parse_error() -> None:
+    with pytest.raises(EventParseError, match="not valid JSON"):
+        parse_state_record(CLASS_STATE_TOPIC, b"k", b"{")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -13,13 +14,21 @@ from common_core.events.class_events import (
     StudentDeletedV1,
     StudentUpdatedV1,
 )
+from common_core.events.essay_events import EssayLinkedV1, EssayUnlinkedV1
+from common_core.events.state_events import ClassStateV1, StudentStateV1
 from common_core.events.topics import (
     ALL_TOPICS,
+    CHANGE_TOPICS,
+    COMPACTED_TOPICS,
     EVENT_BY_TOPIC,
+    STATE_TOPICS,
     TOPIC_BY_EVENT,
+    TOPIC_CONFIGS,
+    TOPICS,
     UnknownEventError,
     event_class_for,
     topic_for,
+    topic_spec,
 )
 from pydantic import BaseModel
 
@@ -30,7 +39,12 @@ EXPECTED = [
     ("STUDENT_CREATED_TOPIC", "huleedu.class.student.created.v1", StudentCreatedV1),
     ("STUDENT_UPDATED_TOPIC", "huleedu.class.student.updated.v1", StudentUpdatedV1),
     ("STUDENT_DELETED_TOPIC", "huleedu.class.student.deleted.v1", StudentDeletedV1),
+    ("ESSAY_LINKED_TOPIC", "huleedu.class.essay.linked.v1", EssayLinkedV1),
+    ("ESSAY_UNLINKED_TOPIC", "huleedu.class.essay.unlinked.v1", EssayUnlinkedV1),
+    ("CLASS_STATE_TOPIC", "huleedu.class.state.v1", ClassStateV1),
+    ("STUDENT_STATE_TOPIC", "huleedu.class.student.state.v1", StudentStateV1),
 ]
+STATE = {"huleedu.class.state.v1", "huleedu.class.student.state.v1"}
 
 
 @pytest.mark.parametrize(("constant", "topic", "event_cls"), EXPECTED)
@@ -55,6 +69,33 @@ def test_every_event_class_has_exactly_one_topic_and_every_topic_one_class() -> 
     assert set(TOPIC_BY_EVENT.values()) == set(ALL_TOPICS)
     assert len(set(ALL_TOPICS)) == len(ALL_TOPICS)
     assert {topic: cls for cls, topic in TOPIC_BY_EVENT.items()} == dict(EVENT_BY_TOPIC)
+
+
+def test_only_the_state_topics_are_compacted() -> None:
+    assert set(STATE_TOPICS) == set(COMPACTED_TOPICS) == STATE
+    assert list(CHANGE_TOPICS) == [topic for _, topic, _ in EXPECTED if topic not in STATE]
+    for topic in ALL_TOPICS:
+        expected = {"cleanup.policy": "compact"} if topic in STATE else {}
+        assert dict(TOPIC_CONFIGS[topic]) == dict(topic_spec(topic).config) == expected
+        assert topic_spec(topic).compacted is (topic in STATE)
+    assert [spec.name for spec in TOPICS] == list(ALL_TOPICS)
+
+
+def test_every_topic_name_follows_the_platform_scheme() -> None:
+    for topic in ALL_TOPICS:
+        assert re.fullmatch(r"huleedu\.class(\.[a-z]+){1,2}\.v1", topic), topic
+
+
+def test_the_key_field_is_a_uuid_field_of_the_event(all_sample_events: list[BaseModel]) -> None:
+    for event in all_sample_events:
+        spec = topic_spec(topic_for(event))
+        assert spec.key_field in type(event).model_fields
+        assert str(getattr(event, spec.key_field)) == event.aggregate_id  # type: ignore[attr-defined]
+
+
+def test_topic_spec_of_an_unknown_topic_raises_clear_error() -> None:
+    with pytest.raises(UnknownEventError, match="unknown event type 'nope'"):
+        topic_spec("nope")
 
 
 def test_topic_for_accepts_an_instance(all_sample_events: list[BaseModel]) -> None:

@@ -7,6 +7,7 @@ from quart import Quart
 from quart_dishka import QuartDishka
 from quart_schema import Info, QuartSchema
 
+from services.class_management_service.api.asyncapi_routes import asyncapi_bp
 from services.class_management_service.api.class_routes import class_bp
 from services.class_management_service.api.health_routes import health_bp
 from services.class_management_service.api.openapi import ServiceOpenAPIProvider
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     register_problem_handlers(app)
     register_lifecycle(app, container, settings)
     app.register_blueprint(health_bp)
+    app.register_blueprint(asyncapi_bp)
     if api:
         app.register_blueprint(class_bp)
         app.register_blueprint(student_bp)

@@ -1,7 +1,8 @@
 """Create every Kafka topic the platform uses: idempotent, patient with a broker still starting.
 
 The topic names come from :data:`common_core.events.topics.ALL_TOPICS`, the one list of
-topics; this module never names a topic itself. Used by
+topics, and their configuration (the state topics' ``cleanup.policy=compact``) from
+:data:`~common_core.events.topics.TOPIC_CONFIGS`; this module never names a topic itself. Used by
 ``python -m services.class_management_service create-topics`` (the compose service
 ``kafka_topic_setup``) and by tests.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     IncompatibleBrokerVersion,
     KafkaError,
@@ -23,7 +25,7 @@ from aiokafka.errors import (
     UnsupportedVersionError,
     for_code,
 )
-from common_core.events.topics import ALL_TOPICS
+from common_core.events.topics import ALL_TOPICS, TOPIC_CONFIGS
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_SECONDS",
@@ -60,12 +62,16 @@ async def create_topics(
     partitions: int = 3,
     replication_factor: int = 1,
     topics: Iterable[str] = ALL_TOPICS,
+    configs: Mapping[str, Mapping[str, str]] = TOPIC_CONFIGS,
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Make sure every topic in ``topics`` exists on the broker; return those this call created.
 
-    A topic that already exists is left as it is (its partition count is not changed), so
-    running this twice is harmless: the second run returns ``[]``. While the broker cannot be
+    A topic is created with its topic-level configuration from ``configs`` (none when it is
+    not named there). A topic that already exists is left as it is (its partition count and
+    configuration are not changed; an existing topic whose ``cleanup.policy`` differs from
+    ``configs`` is logged as a warning), so running this twice is harmless: the second run
+    returns ``[]``. While the broker cannot be
     reached, or answers that it is not ready, the attempt is repeated with backoff for up to
     ``connect_timeout_seconds``; after that :class:`TopicSetupError` is raised. A broker that
     does not support CreateTopics raises :class:`CreateTopicsUnsupportedError` at once
@@ -89,7 +95,7 @@ async def create_topics(
         attempt += 1
         try:
             await _create_missing(
-                bootstrap_servers, wanted, partitions, replication_factor, created
+                bootstrap_servers, wanted, partitions, replication_factor, configs, created
             )
         except (KafkaError, OSError, TimeoutError, _RetryableSetupError) as exc:
             if isinstance(exc, KafkaError) and _is_unsupported(exc):
@@ -132,6 +138,7 @@ async def _create_missing(
     wanted: tuple[str, ...],
     partitions: int,
     replication_factor: int,
+    configs: Mapping[str, Mapping[str, str]],
     created: set[str],
 ) -> None:
     """One attempt: connect, create what is missing, check that every topic now exists.
@@ -157,7 +164,15 @@ async def _create_missing(
         if missing:
             try:
                 response = await admin.create_topics(
-                    [NewTopic(topic, partitions, replication_factor) for topic in missing],
+                    [
+                        NewTopic(
+                            topic,
+                            partitions,
+                            replication_factor,
+                            topic_configs=dict(configs.get(topic, {})),
+                        )
+                        for topic in missing
+                    ],
                     timeout_ms=_REQUEST_TIMEOUT_MS,
                 )
             except NotImplementedError as exc:
@@ -170,8 +185,55 @@ async def _create_missing(
             raise _RetryableSetupError(
                 f"topics not yet visible in the broker's metadata: {', '.join(still_missing)}"
             )
+        kept = [t for t in wanted if t in existing and configs.get(t, {}).get(_CLEANUP_POLICY)]
+        if kept:
+            await _warn_about_cleanup_policy(admin, bootstrap_servers, kept, configs)
     finally:
         await admin.close()
+
+
+_CLEANUP_POLICY = "cleanup.policy"
+
+
+async def _warn_about_cleanup_policy(
+    admin: AIOKafkaAdminClient,
+    bootstrap_servers: str,
+    topics: list[str],
+    configs: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Warn about existing topics whose cleanup.policy is not the registry's.
+
+    A state topic created before (by hand, or by a broker's automatic topic creation) without
+    compaction still works, but keeps every record; changing a live topic's configuration is
+    left to its operators.
+    """
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+    except (KafkaError, NotImplementedError) as exc:
+        # Only a check: a broker without DescribeConfigs still gets its topics.
+        logger.info("Could not read the configuration of %s: %s", topics, _describe(exc))
+        return
+    actual = {
+        resource[3]: {entry[0]: entry[1] for entry in resource[4]}
+        for response in described
+        for resource in response.resources
+        if resource[0] == 0
+    }
+    for topic in topics:
+        wanted = configs[topic][_CLEANUP_POLICY]
+        found = actual.get(topic, {}).get(_CLEANUP_POLICY, "delete")
+        if found != wanted:
+            logger.warning(
+                "Kafka topic %s on %s exists with cleanup.policy=%s, not %s; set it with the "
+                "broker's tooling (kafka-configs --alter --add-config cleanup.policy=%s)",
+                topic,
+                bootstrap_servers,
+                found,
+                wanted,
+                wanted,
+            )
 
 
 def _record_response(bootstrap_servers: str, response: Any, created: set[str]) -> None:

@@ -5,6 +5,7 @@ Events, the event envelope and topic names live in :mod:`common_core.events`.
 
 from common_core.enums import (
     COURSES,
+    ClassStatus,
     CourseCode,
     CourseInfo,
     Language,
@@ -15,6 +16,7 @@ from common_core.names import PersonNameV1
 
 __all__ = [
     "COURSES",
+    "ClassStatus",
     "CourseCode",
     "CourseInfo",
     "Language",

@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 __all__ = [
     "COURSES",
+    "ClassStatus",
     "CourseCode",
     "CourseInfo",
     "Language",
@@ -26,6 +27,13 @@ class CourseCode(StrEnum):
     SV1 = "SV1"
     SV2 = "SV2"
     SV3 = "SV3"
+
+
+class ClassStatus(StrEnum):
+    """Whether a class is in use (``active``) or kept only for its history (``archived``)."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
 
 
 class Language(StrEnum):

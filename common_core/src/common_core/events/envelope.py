@@ -11,16 +11,9 @@ from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 from uuid import UUID, uuid4
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from common_core.events.fields import UtcDatetime
 from common_core.events.topics import TOPIC_BY_EVENT, topic_for
 
 __all__ = ["EventEnvelope", "make_envelope"]
@@ -29,20 +22,15 @@ T = TypeVar("T")
 EventT = TypeVar("EventT", bound=BaseModel)
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware datetime, converted to UTC. Naive datetimes are rejected."""
-
-
 class EventEnvelope(BaseModel, Generic[T]):
-    """Metadata around one event (``data``). ``event_type`` is the topic name of ``data``."""
+    """Metadata around one event (``data``). ``event_type`` is the topic name of ``data``.
+
+    Unknown fields (a newer producer's, within v1) are ignored when parsing.
+    """
 
     model_config = ConfigDict(frozen=True)
 

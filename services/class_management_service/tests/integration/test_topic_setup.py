@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import IncompatibleBrokerVersion
 from aiokafka.protocol.admin import CreateTopicsResponse_v0, CreateTopicsResponse_v3
-from common_core.events.topics import ALL_TOPICS
+from common_core.events.topics import ALL_TOPICS, STATE_TOPICS, TOPIC_CONFIGS
 from huleedu_devstack import free_port
 
 from services.class_management_service import topic_setup
@@ -55,6 +56,22 @@ async def _partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]
     return {entry["topic"]: len(entry["partitions"]) for entry in described}
 
 
+async def _cleanup_policies(bootstrap: str, topics: list[str]) -> dict[str, str]:
+    """Each topic's cleanup.policy as the broker reports it ("delete" when not overridden)."""
+    async with _admin(bootstrap) as admin:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+    policies = dict.fromkeys(topics, "delete")
+    for response in described:
+        for error_code, _, _, name, entries, *_ in response.resources:
+            assert error_code == 0, (name, error_code)
+            for key, value, *_ in entries:
+                if key == "cleanup.policy":
+                    policies[name] = value
+    return policies
+
+
 async def _existing_topics(bootstrap: str) -> set[str]:
     async with _admin(bootstrap) as admin:
         return set(await admin.list_topics())
@@ -69,6 +86,11 @@ async def test_default_topics_are_common_core_all_topics(kafka_bootstrap: str) -
     if created:
         counts = await _partition_counts(kafka_bootstrap, created)
         assert counts == dict.fromkeys(created, 3)
+        # The state topics this run created are compacted, the change topics are not.
+        policies = await _cleanup_policies(kafka_bootstrap, created)
+        assert policies == {
+            topic: "compact" if topic in STATE_TOPICS else "delete" for topic in created
+        }
     # Every topic exists now, so a second run creates nothing and succeeds.
     assert await create_topics(kafka_bootstrap) == []
 
@@ -92,6 +114,53 @@ async def test_is_idempotent_and_reports_only_what_it_created(kafka_bootstrap: s
     assert created == [second]
     assert await create_topics(kafka_bootstrap, topics=[first, second]) == []
     assert {first, second} <= await _existing_topics(kafka_bootstrap)
+
+
+async def test_topics_are_created_with_their_registry_configuration(
+    kafka_bootstrap: str,
+) -> None:
+    """What create-topics does for the state topics, on names of this test's own."""
+    compacted, plain = _unique_topics(2)
+
+    created = await create_topics(
+        kafka_bootstrap,
+        topics=[compacted, plain],
+        configs={compacted: TOPIC_CONFIGS[STATE_TOPICS[0]]},
+    )
+
+    assert created == [compacted, plain]
+    assert await _cleanup_policies(kafka_bootstrap, [compacted, plain]) == {
+        compacted: "compact",
+        plain: "delete",
+    }
+
+
+def test_the_registry_compacts_exactly_the_state_topics() -> None:
+    assert {topic: dict(config) for topic, config in TOPIC_CONFIGS.items() if config} == {
+        topic: {"cleanup.policy": "compact"} for topic in STATE_TOPICS
+    }
+    assert set(TOPIC_CONFIGS) == set(ALL_TOPICS)
+
+
+async def test_an_existing_topic_that_should_be_compacted_is_kept_with_a_warning(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (topic,) = _unique_topics(1)
+    await create_topics(kafka_bootstrap, topics=[topic])  # created without compaction
+
+    with caplog.at_level("WARNING", logger=topic_setup.__name__):
+        created = await create_topics(
+            kafka_bootstrap, topics=[topic], configs={topic: {"cleanup.policy": "compact"}}
+        )
+
+    assert created == []
+    assert await _cleanup_policies(kafka_bootstrap, [topic]) == {topic: "delete"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert (
+        f"{topic} on {kafka_bootstrap} exists with cleanup.policy=delete, not compact"
+        in (warnings[0])
+    )
 
 
 async def test_existing_topic_keeps_its_partition_count(kafka_bootstrap: str) -> None:
