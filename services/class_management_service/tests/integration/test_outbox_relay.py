@@ -16,7 +16,7 @@ from services.class_management_service.config import Settings
 from services.class_management_service.implementations.class_management_service_impl import (
     ClassManagementServiceImpl,
 )
-from services.class_management_service.implementations.class_repository_postgres_impl import (
+from services.class_management_service.implementations.postgres.repository import (
     PostgreSQLClassRepositoryImpl,
 )
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
