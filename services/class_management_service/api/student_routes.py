@@ -32,7 +32,6 @@ from services.class_management_service.api_models import (
     UserHeaders,
 )
 from services.class_management_service.domain import StudentChanges
-from services.class_management_service.exceptions import StudentNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
 # Each route documents every problem status it can answer (400 bad input, 401 no
@@ -67,7 +66,7 @@ async def create_student(
     data: CreateStudentRequest, service: Service
 ) -> tuple[StudentResponse, int, dict[str, str]]:
     context = current_context()
-    record = await service.add_student(
+    record = await service.create_student(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
         name=data.person_name.to_person_name(),
@@ -133,12 +132,11 @@ async def update_student(
     student_id: str, data: UpdateStudentRequest, service: Service
 ) -> tuple[StudentResponse, int, dict[str, str]]:
     context = current_context()
-    parsed_id = parse_uuid(student_id, "student_id")
     name = data.person_name.to_person_name() if data.person_name else None
     record = await service.update_student(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
-        student_id=parsed_id,
+        student_id=parse_uuid(student_id, "student_id"),
         changes=StudentChanges(
             first_name=name.first_name if name else None,
             last_name=name.last_name if name else None,
@@ -149,8 +147,6 @@ async def update_student(
         ),
         expected_version=expected_version(),
     )
-    if record is None:
-        raise StudentNotFoundError(f"Student {parsed_id} not found.")
     return _student_response(StudentResponse.of(record), 200)
 
 
@@ -188,7 +184,7 @@ async def delete_student(student_id: str, service: Service) -> Response:
 async def associate_essay(
     student_id: str, essay_id: str, service: Service
 ) -> tuple[EssayLinkResponse, int]:
-    link, created = await service.associate_essay_to_student(
+    link, created = await service.associate_essay(
         user_id=current_context().user_id,
         student_id=parse_uuid(student_id, "student_id"),
         essay_id=parse_uuid(essay_id, "essay_id"),
@@ -204,7 +200,7 @@ async def associate_essay(
 @document_response(ProblemResponse, 503)
 @validate_response(EssayListResponse, 200)
 @inject
-async def list_essays(student_id: str, service: Service) -> EssayListResponse:
+async def list_student_essays(student_id: str, service: Service) -> EssayListResponse:
     links = await service.list_student_essays(
         user_id=current_context().user_id, student_id=parse_uuid(student_id, "student_id")
     )
