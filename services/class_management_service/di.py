@@ -12,13 +12,13 @@ from services.class_management_service.config import Settings
 from services.class_management_service.implementations.class_management_service_impl import (
     ClassManagementServiceImpl,
 )
-from services.class_management_service.implementations.class_repository_postgres_impl import (
-    PostgreSQLClassRepositoryImpl,
-)
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     KafkaEventPublisherImpl,
 )
 from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.implementations.postgres.repository import (
+    PostgreSQLClassRepositoryImpl,
+)
 from services.class_management_service.implementations.redis_idempotency_store_impl import (
     RedisIdempotencyStoreImpl,
 )

@@ -25,8 +25,15 @@ DB_OPERATION_DURATION = Histogram(
 )
 DB_OPERATION_ERRORS = Counter(
     "cms_db_operation_errors_total",
-    "Repository operations that raised, by error class.",
+    "Repository operations the database failed (unreachable, or an unexpected error), by error"
+    " class. Domain outcomes (404, 409, 412...) are cms_db_operation_outcomes_total.",
     ["operation", "error"],
+)
+DB_OPERATION_OUTCOMES = Counter(
+    "cms_db_operation_outcomes_total",
+    "Repository operations that ended in a domain outcome, not a failure: the domain error's"
+    " code (PRECONDITION_FAILED, STUDENT_ALREADY_EXISTS...) or NOT_FOUND (no row of the user's).",
+    ["operation", "outcome"],
 )
 OUTBOX_DEPTH = Gauge("cms_outbox_pending_events", "Outbox rows not yet published or parked.")
 OUTBOX_OLDEST_AGE = Gauge(

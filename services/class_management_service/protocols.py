@@ -29,7 +29,9 @@ class ClassRepositoryProtocol(Protocol):
 
     Every method runs in its own transaction. Methods that change state take an
     ``event`` factory and write its envelope to the outbox in that same transaction.
-    Lookups of another owner's rows behave exactly like lookups of missing rows.
+    Lookups of another owner's rows behave exactly like lookups of missing rows: None (or
+    False) here, and the service decides that it is a 404. Each method has the name of the
+    service's method that calls it.
     """
 
     async def create_class(
@@ -159,14 +161,6 @@ class ClassRepositoryProtocol(Protocol):
         ...
 
 
-class OutboxRepositoryProtocol(Protocol):
-    """The relay's view of the outbox."""
-
-    async def pending_stats(self) -> tuple[int, float]:
-        """(number of pending rows, age in seconds of the oldest one)."""
-        ...
-
-
 class ClassEventPublisherProtocol(Protocol):
     """Sends outbox messages to the broker."""
 
@@ -210,9 +204,15 @@ class IdempotencyStoreProtocol(Protocol):
 
 
 class ClassManagementServiceProtocol(Protocol):
-    """Business rules of classes and students. Raises domain errors from exceptions.py."""
+    """Business rules of classes and students. Raises domain errors from exceptions.py.
 
-    async def register_new_class(
+    One verb per operation, from the route's handler through this protocol to the
+    repository's method (``create_class``, ``get_roster``, ``associate_essay``...). The
+    service decides "not found" for every operation (ClassNotFoundError,
+    StudentNotFoundError); routes only translate domain errors into problems.
+    """
+
+    async def create_class(
         self, *, user_id: str, correlation_id: uuid.UUID, name: str, course_codes: Sequence[str]
     ) -> ClassRecord:
         """Create a class of exactly one known course (COURSE_NOT_FOUND/MULTIPLE_COURSE_ERROR)."""
@@ -243,8 +243,11 @@ class ClassManagementServiceProtocol(Protocol):
         name: str | None,
         course_codes: Sequence[str] | None,
         expected_version: int | None,
-    ) -> ClassRecord | None:
-        """Apply the given fields; None when not found; raises VersionConflictError."""
+    ) -> ClassRecord:
+        """Apply the given fields; the class as it is after the change.
+
+        Raises ClassNotFoundError, VersionConflictError, COURSE_NOT_FOUND/MULTIPLE_COURSE_ERROR.
+        """
         ...
 
     async def delete_class(
@@ -258,13 +261,13 @@ class ClassManagementServiceProtocol(Protocol):
         """Delete; raises ClassNotFoundError, VersionConflictError."""
         ...
 
-    async def get_class_roster(
+    async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
     ) -> Page[RosterEntryRecord]:
         """The class's students; raises ClassNotFoundError."""
         ...
 
-    async def add_student(
+    async def create_student(
         self,
         *,
         user_id: str,
@@ -294,8 +297,12 @@ class ClassManagementServiceProtocol(Protocol):
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-    ) -> StudentRecord | None:
-        """Apply the given changes; None when not found."""
+    ) -> StudentRecord:
+        """Apply the given changes; the student as it is after the change.
+
+        Raises StudentNotFoundError, ClassNotFoundError, StudentAlreadyExistsError,
+        VersionConflictError.
+        """
         ...
 
     async def delete_student(
@@ -309,7 +316,7 @@ class ClassManagementServiceProtocol(Protocol):
         """Delete; raises StudentNotFoundError, VersionConflictError."""
         ...
 
-    async def associate_essay_to_student(
+    async def associate_essay(
         self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
     ) -> tuple[EssayLinkRecord, bool]:
         """Link an essay to the student; (link, created).

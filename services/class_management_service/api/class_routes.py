@@ -21,7 +21,6 @@ from services.class_management_service.api_models import (
     RosterResponse,
     UpdateClassRequest,
 )
-from services.class_management_service.exceptions import ClassNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
 # Each route documents (@documented) every problem status it can answer beyond the 400,
@@ -42,7 +41,7 @@ async def create_class(
     data: CreateClassRequest, service: Service
 ) -> tuple[ClassResponse, int, dict[str, str]]:
     context = current_context()
-    record = await service.register_new_class(
+    record = await service.create_class(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
         name=data.name,
@@ -88,17 +87,14 @@ async def update_class(
     class_id: str, data: UpdateClassRequest, service: Service
 ) -> tuple[ClassResponse, int, dict[str, str]]:
     context = current_context()
-    parsed_id = parse_uuid(class_id, "class_id")
     record = await service.update_class(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
-        class_id=parsed_id,
+        class_id=parse_uuid(class_id, "class_id"),
         name=data.name,
         course_codes=data.course_codes,
         expected_version=expected_version(),
     )
-    if record is None:
-        raise ClassNotFoundError(f"Class {parsed_id} not found.")
     return with_etag(ClassResponse.of(record), 200)
 
 
@@ -122,7 +118,7 @@ async def delete_class(class_id: str, service: Service) -> Response:
 @validate_response(RosterResponse, 200)
 @inject
 async def get_roster(class_id: str, query_args: PageQuery, service: Service) -> RosterResponse:
-    page = await service.get_class_roster(
+    page = await service.get_roster(
         user_id=current_context().user_id,
         class_id=parse_uuid(class_id, "class_id"),
         limit=query_args.limit,

@@ -22,7 +22,6 @@ from services.class_management_service.api_models import (
     UpdateStudentRequest,
 )
 from services.class_management_service.domain import StudentChanges
-from services.class_management_service.exceptions import StudentNotFoundError
 from services.class_management_service.protocols import ClassManagementServiceProtocol
 
 # Each route documents (@documented) every problem status it can answer beyond the 400,
@@ -43,7 +42,7 @@ async def create_student(
     data: CreateStudentRequest, service: Service
 ) -> tuple[StudentResponse, int, dict[str, str]]:
     context = current_context()
-    record = await service.add_student(
+    record = await service.create_student(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
         name=data.person_name.to_person_name(),
@@ -91,12 +90,11 @@ async def update_student(
     student_id: str, data: UpdateStudentRequest, service: Service
 ) -> tuple[StudentResponse, int, dict[str, str]]:
     context = current_context()
-    parsed_id = parse_uuid(student_id, "student_id")
     name = data.person_name.to_person_name() if data.person_name else None
     record = await service.update_student(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
-        student_id=parsed_id,
+        student_id=parse_uuid(student_id, "student_id"),
         changes=StudentChanges(
             first_name=name.first_name if name else None,
             last_name=name.last_name if name else None,
@@ -107,8 +105,6 @@ async def update_student(
         ),
         expected_version=expected_version(),
     )
-    if record is None:
-        raise StudentNotFoundError(f"Student {parsed_id} not found.")
     return with_etag(StudentResponse.of(record), 200)
 
 
@@ -134,7 +130,7 @@ async def delete_student(student_id: str, service: Service) -> Response:
 async def associate_essay(
     student_id: str, essay_id: str, service: Service
 ) -> tuple[EssayLinkResponse, int]:
-    link, created = await service.associate_essay_to_student(
+    link, created = await service.associate_essay(
         user_id=current_context().user_id,
         student_id=parse_uuid(student_id, "student_id"),
         essay_id=parse_uuid(essay_id, "essay_id"),
@@ -146,7 +142,7 @@ async def associate_essay(
 @documented(404)
 @validate_response(EssayListResponse, 200)
 @inject
-async def list_essays(student_id: str, service: Service) -> EssayListResponse:
+async def list_student_essays(student_id: str, service: Service) -> EssayListResponse:
     links = await service.list_student_essays(
         user_id=current_context().user_id, student_id=parse_uuid(student_id, "student_id")
     )

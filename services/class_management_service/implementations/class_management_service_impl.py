@@ -69,7 +69,7 @@ class ClassManagementServiceImpl:
 
     # -- classes --------------------------------------------------------------------
 
-    async def register_new_class(
+    async def create_class(
         self, *, user_id: str, correlation_id: uuid.UUID, name: str, course_codes: Sequence[str]
     ) -> ClassRecord:
         course_code = resolve_course_code(course_codes)
@@ -123,7 +123,7 @@ class ClassManagementServiceImpl:
         name: str | None,
         course_codes: Sequence[str] | None,
         expected_version: int | None,
-    ) -> ClassRecord | None:
+    ) -> ClassRecord:
         course_code = resolve_course_code(course_codes) if course_codes is not None else None
         record = await self._repository.update_class(
             user_id=user_id,
@@ -142,8 +142,9 @@ class ClassManagementServiceImpl:
                 correlation_id,
             ),
         )
-        if record is not None:
-            await self._waker.wake()
+        if record is None:
+            raise ClassNotFoundError(f"Class {class_id} not found.")
+        await self._waker.wake()
         return record
 
     async def delete_class(
@@ -167,7 +168,7 @@ class ClassManagementServiceImpl:
             raise ClassNotFoundError(f"Class {class_id} not found.")
         await self._waker.wake()
 
-    async def get_class_roster(
+    async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
     ) -> Page[RosterEntryRecord]:
         page = await self._repository.get_roster(
@@ -179,7 +180,7 @@ class ClassManagementServiceImpl:
 
     # -- students -------------------------------------------------------------------
 
-    async def add_student(
+    async def create_student(
         self,
         *,
         user_id: str,
@@ -232,7 +233,7 @@ class ClassManagementServiceImpl:
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-    ) -> StudentRecord | None:
+    ) -> StudentRecord:
         changes = StudentChanges(
             first_name=changes.first_name,
             last_name=changes.last_name,
@@ -260,8 +261,9 @@ class ClassManagementServiceImpl:
                 correlation_id,
             ),
         )
-        if record is not None:
-            await self._waker.wake()
+        if record is None:
+            raise StudentNotFoundError(f"Student {student_id} not found.")
+        await self._waker.wake()
         return record
 
     async def delete_student(
@@ -285,7 +287,7 @@ class ClassManagementServiceImpl:
             raise StudentNotFoundError(f"Student {student_id} not found.")
         await self._waker.wake()
 
-    async def associate_essay_to_student(
+    async def associate_essay(
         self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
     ) -> tuple[EssayLinkRecord, bool]:
         result = await self._repository.associate_essay(

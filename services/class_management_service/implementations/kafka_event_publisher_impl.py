@@ -51,10 +51,6 @@ class KafkaEventPublisherImpl:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def started(self) -> bool:
-        return self._producer is not None
-
     async def start(self) -> None:
         async with self._lock:
             if self._producer is not None:

@@ -15,16 +15,13 @@ broker does not order among each other.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiokafka.errors import KafkaError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.class_management_service import metrics
@@ -33,52 +30,16 @@ from services.class_management_service.domain import OutboxMessage
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     is_message_error,
 )
+from services.class_management_service.implementations.postgres.outbox import (
+    CLAIM_PENDING,
+    DELETE_PUBLISHED,
+    PENDING_STATS,
+    RECORD_FAILURE,
+    outbox_message,
+)
 from services.class_management_service.protocols import ClassEventPublisherProtocol
 
 logger = logging.getLogger(__name__)
-
-CLAIM_PENDING = text(
-    """
-    WITH claimed AS (
-        SELECT id FROM event_outbox
-        WHERE parked_at IS NULL AND next_attempt_at <= now()
-        ORDER BY id
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    SELECT o.id, o.event_id, o.event_type, o.topic, o.aggregate_id, o.payload, o.attempts,
-           o.created_at
-    FROM event_outbox o
-    JOIN claimed c ON c.id = o.id
-    WHERE NOT EXISTS (
-        SELECT 1 FROM event_outbox earlier
-        WHERE earlier.aggregate_id = o.aggregate_id
-          AND earlier.id < o.id
-          AND earlier.parked_at IS NULL
-          AND earlier.id NOT IN (SELECT id FROM claimed)
-    )
-    ORDER BY o.id
-    """
-)
-# Deleted rather than marked: under load an UPDATE writes a new version of each row and its
-# index entries beside the API's inserts, and cost PostgreSQL about 30 times as much
-# (docs/performance.md).
-DELETE_PUBLISHED = text("DELETE FROM event_outbox WHERE id = ANY(:ids)")
-RECORD_FAILURE = text(
-    """
-    UPDATE event_outbox
-    SET attempts = attempts + 1, last_error = :error, next_attempt_at = :next_attempt_at,
-        parked_at = CASE WHEN :park THEN now() ELSE NULL END
-    WHERE id = :id
-    """
-)
-PENDING_STATS = text(
-    """
-    SELECT count(*) AS depth,
-           coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_age
-    FROM event_outbox WHERE parked_at IS NULL
-    """
-)
 
 
 class BrokerUnavailableError(Exception):
@@ -105,7 +66,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
-        self.last_pass_at: float | None = None
 
     # -- control --------------------------------------------------------------------
 
@@ -151,7 +111,6 @@ class OutboxRelay:
                     logger.warning("Outbox relay paused: %s", error)
                 self.last_error = f"{type(error).__name__}: {error}"
                 metrics.OUTBOX_FAILED.labels("broker" if _is_broker(error) else "relay").inc()
-            self.last_pass_at = time.monotonic()
             timeout = backoff or self._settings.RELAY_POLL_INTERVAL_SECONDS
             try:
                 # While backing off, a wake-up must not turn the back-off into a busy loop.
@@ -171,7 +130,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            messages = [_message(row) for row in rows]
+            messages = [outbox_message(row) for row in rows]
             results = await self._publish_in_order(messages)
             await self._after_publish(messages)
             broker_errors = await self._record(connection, rows, results)
@@ -246,7 +205,7 @@ class OutboxRelay:
         await connection.execute(
             RECORD_FAILURE,
             {
-                "id": row.id,
+                "row_id": row.id,
                 "error": f"{type(error).__name__}: {error}"[:2000],
                 "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
                 "park": park,
@@ -267,20 +226,3 @@ class OutboxRelay:
 
 def _is_broker(error: BaseException) -> bool:
     return isinstance(error, BrokerUnavailableError | KafkaError | OSError)
-
-
-def _message(row: Any) -> OutboxMessage:
-    payload = row.payload
-    return OutboxMessage(
-        id=row.id,
-        event_id=row.event_id,
-        topic=row.topic,
-        key=row.aggregate_id.encode(),
-        value=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(),
-        headers=[
-            ("event_type", row.event_type.encode()),
-            ("event_id", str(row.event_id).encode()),
-            ("correlation_id", str(payload.get("correlation_id", "")).encode()),
-        ],
-        attempts=row.attempts,
-    )

@@ -16,13 +16,13 @@ from services.class_management_service.config import Settings
 from services.class_management_service.implementations.class_management_service_impl import (
     ClassManagementServiceImpl,
 )
-from services.class_management_service.implementations.class_repository_postgres_impl import (
-    PostgreSQLClassRepositoryImpl,
-)
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     KafkaEventPublisherImpl,
 )
 from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.implementations.postgres.repository import (
+    PostgreSQLClassRepositoryImpl,
+)
 from services.class_management_service.models_db import EventOutbox
 from services.class_management_service.tests.support.kafka_events import (
     EventCollector,
@@ -71,7 +71,7 @@ async def _rows_left(engine: AsyncEngine) -> int:
 async def _make_changes(service: ClassManagementServiceImpl, user: str, correlation: uuid.UUID):
     classes = []
     for i in range(5):
-        record = await service.register_new_class(
+        record = await service.create_class(
             user_id=user, correlation_id=correlation, name=f"c{i}", course_codes=["ENG5"]
         )
         for j in range(3):

@@ -22,9 +22,7 @@ import pytest
 from sqlalchemy import Executable
 from sqlalchemy.dialects import postgresql
 
-from services.class_management_service.implementations import (
-    class_repository_postgres_impl as repository,
-)
+from services.class_management_service.implementations.postgres import classes, students
 
 MANY = 2_000
 PLAN_MODES = ("force_generic_plan", "force_custom_plan")
@@ -125,12 +123,12 @@ async def test_owned_class_lookup_reads_only_the_named_classes(
 
     lookup = await _rows_touched_in(
         connection,
-        repository.OWNED_CLASS_IDS,
+        classes.OWNED_CLASS_IDS,
         {"class_ids": named, "user_id": teacher},
         mode,
     )
     creation = await _rows_touched_in(
-        connection, repository.CREATE_STUDENT, _student_values(teacher, named), mode
+        connection, students.CREATE_STUDENT, _student_values(teacher, named), mode
     )
 
     # Two named classes: two rows by primary key (and at most the foreign-key checks'

@@ -39,7 +39,7 @@ from services.class_management_service.exceptions import (
     StudentAlreadyExistsError,
     VersionConflictError,
 )
-from services.class_management_service.implementations.class_repository_postgres_impl import (
+from services.class_management_service.implementations.postgres.repository import (
     PostgreSQLClassRepositoryImpl,
 )
 from services.class_management_service.models_db import EssayStudentAssociation, EventOutbox

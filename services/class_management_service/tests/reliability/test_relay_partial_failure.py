@@ -21,15 +21,15 @@ from services.class_management_service.domain import OutboxMessage
 from services.class_management_service.implementations.class_management_service_impl import (
     ClassManagementServiceImpl,
 )
-from services.class_management_service.implementations.class_repository_postgres_impl import (
-    PostgreSQLClassRepositoryImpl,
-)
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     KafkaEventPublisherImpl,
 )
 from services.class_management_service.implementations.outbox_relay import (
     BrokerUnavailableError,
     OutboxRelay,
+)
+from services.class_management_service.implementations.postgres.repository import (
+    PostgreSQLClassRepositoryImpl,
 )
 from services.class_management_service.tests.support.database import (
     outbox_rows,
@@ -72,7 +72,7 @@ async def test_an_unavailable_topic_does_not_let_later_events_overtake(
     correlation = uuid.uuid4()
     classes = []
     for index in range(3):
-        record = await service.register_new_class(
+        record = await service.create_class(
             user_id=owner, correlation_id=correlation, name=f"c{index}", course_codes=["ENG5"]
         )
         for version in (2, 3):

@@ -53,13 +53,13 @@ def service(repository: FakeClassRepository, waker: RecordingWaker) -> ClassMana
 
 
 async def _class(service: ClassManagementServiceImpl, name: str = "9A", code: str = "ENG5"):
-    return await service.register_new_class(
+    return await service.create_class(
         user_id=USER, correlation_id=CORRELATION, name=name, course_codes=[code]
     )
 
 
 async def _student(service: ClassManagementServiceImpl, class_ids=(), email=None):
-    return await service.add_student(
+    return await service.create_student(
         user_id=USER,
         correlation_id=CORRELATION,
         name=PersonNameV1(first_name="Ada", last_name="Lovelace"),
@@ -68,9 +68,7 @@ async def _student(service: ClassManagementServiceImpl, class_ids=(), email=None
     )
 
 
-async def test_register_new_class_stores_it_and_announces_created(
-    service, repository, waker
-) -> None:
+async def test_create_class_stores_it_and_announces_created(service, repository, waker) -> None:
     record = await _class(service, "9A", "SV2")
 
     assert repository.classes[record.id].course_code is CourseCode.SV2
@@ -96,11 +94,11 @@ async def test_register_new_class_stores_it_and_announces_created(
         ([], MultipleCourseError),
     ],
 )
-async def test_register_new_class_needs_exactly_one_known_course(
+async def test_create_class_needs_exactly_one_known_course(
     service, repository, codes, error
 ) -> None:
     with pytest.raises(error):
-        await service.register_new_class(
+        await service.create_class(
             user_id=USER, correlation_id=CORRELATION, name="9A", course_codes=codes
         )
     assert repository.classes == {}
@@ -144,10 +142,10 @@ async def test_update_class_applies_only_given_fields(service, repository) -> No
     )
 
 
-async def test_update_class_returns_none_when_missing_or_not_owned(service, repository) -> None:
+async def test_update_class_is_not_found_when_missing_or_not_owned(service, repository) -> None:
     created = await _class(service)
     for user, class_id in ((USER, uuid.uuid4()), (OTHER, created.id)):
-        assert (
+        with pytest.raises(ClassNotFoundError):
             await service.update_class(
                 user_id=user,
                 correlation_id=CORRELATION,
@@ -156,8 +154,6 @@ async def test_update_class_returns_none_when_missing_or_not_owned(service, repo
                 course_codes=None,
                 expected_version=None,
             )
-            is None
-        )
     assert len(repository.outbox) == 1
     assert repository.classes[created.id].name == "9A"
 
@@ -216,7 +212,7 @@ async def test_add_student_normalises_email_and_announces_created(service, repos
 
 
 async def test_add_student_to_someone_elses_class_is_not_found(service, repository) -> None:
-    foreign = await service.register_new_class(
+    foreign = await service.create_class(
         user_id=OTHER, correlation_id=CORRELATION, name="x", course_codes=["ENG6"]
     )
     with pytest.raises(ClassNotFoundError):
@@ -250,8 +246,8 @@ async def test_update_student_applies_only_given_fields(service, repository) -> 
     )
 
 
-async def test_update_student_returns_none_when_missing(service, repository) -> None:
-    assert (
+async def test_update_student_is_not_found_when_missing(service, repository) -> None:
+    with pytest.raises(StudentNotFoundError):
         await service.update_student(
             user_id=USER,
             correlation_id=CORRELATION,
@@ -259,8 +255,6 @@ async def test_update_student_returns_none_when_missing(service, repository) -> 
             changes=StudentChanges(first_name="X"),
             expected_version=None,
         )
-        is None
-    )
     assert repository.outbox == []
 
 
@@ -277,7 +271,7 @@ async def test_delete_student_announces_deleted(service, repository) -> None:
 
 
 async def test_list_students_of_a_foreign_class_is_not_found(service) -> None:
-    foreign = await service.register_new_class(
+    foreign = await service.create_class(
         user_id=OTHER, correlation_id=CORRELATION, name="x", course_codes=["ENG6"]
     )
     with pytest.raises(ClassNotFoundError):
@@ -289,15 +283,11 @@ async def test_essay_association_is_idempotent_and_exclusive(service, repository
     bob = await _student(service, email="bob@example.com")
     essay = uuid.uuid4()
 
-    first = await service.associate_essay_to_student(
-        user_id=USER, student_id=ada.id, essay_id=essay
-    )
-    again = await service.associate_essay_to_student(
-        user_id=USER, student_id=ada.id, essay_id=essay
-    )
+    first = await service.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
+    again = await service.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
     assert (first[1], again[1]) == (True, False)
     with pytest.raises(EssayAlreadyAssociatedError):
-        await service.associate_essay_to_student(user_id=USER, student_id=bob.id, essay_id=essay)
+        await service.associate_essay(user_id=USER, student_id=bob.id, essay_id=essay)
     with pytest.raises(StudentNotFoundError):
         await service.list_student_essays(user_id=OTHER, student_id=ada.id)
     links = await service.list_student_essays(user_id=USER, student_id=ada.id)
