@@ -1,8 +1,8 @@
 """Stable entry point: ``python -m services.class_management_service <command>``.
 
 A setting that does not validate ends any command with one line per invalid setting on
-stderr and exit code 2 (no traceback); a database that ``migrate`` cannot reach, with one
-line naming it and exit code 1.
+stderr and exit code 2 (no traceback); a database that ``migrate`` cannot reach (or a broker
+``create-topics`` cannot), with one line naming it and exit code 1.
 """
 
 from __future__ import annotations
@@ -68,9 +68,17 @@ def _run(command: str) -> int:
     elif command == "create-topics":
         import asyncio
 
-        from services.class_management_service.topic_setup import create_topics
+        from common_core.events.topics import ALL_TOPICS
 
-        asyncio.run(create_topics(Settings().KAFKA_BOOTSTRAP_SERVERS))
+        from services.class_management_service.topic_setup import TopicSetupError, create_topics
+
+        bootstrap = Settings().KAFKA_BOOTSTRAP_SERVERS
+        try:
+            created = asyncio.run(create_topics(bootstrap))
+        except TopicSetupError as error:
+            print(f"create-topics: {error}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        print(f"Kafka at {bootstrap}: {len(ALL_TOPICS)} topics ready ({len(created)} created)")
     return 0
 
 
