@@ -7,6 +7,7 @@ from quart import Quart
 from quart_dishka import QuartDishka
 from quart_schema import Info, QuartSchema
 
+from services.class_management_service.api.body_limit import DrainRefusedBodies
 from services.class_management_service.api.class_routes import class_bp
 from services.class_management_service.api.health_routes import DELIVERY_REQUIRED, health_bp
 from services.class_management_service.api.openapi import ServiceOpenAPIProvider
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     app.config["BODY_TIMEOUT"] = settings.REQUEST_TIMEOUT_SECONDS
     app.config["REQUEST_TIMEOUT_SECONDS"] = settings.REQUEST_TIMEOUT_SECONDS
     app.config[DELIVERY_REQUIRED] = not api  # the relay process exists to publish
+    app.asgi_app = DrainRefusedBodies(app.asgi_app, settings.REQUEST_TIMEOUT_SECONDS)  # type: ignore[method-assign]
     QuartSchema(
         app,
         info=Info(title="HuleEdu Class Management Service", version="1.0.0"),

@@ -68,7 +68,7 @@ class ServiceProcess:
         self._log: IO[bytes] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 120.0) -> ServiceProcess:
         """Start and wait until ``/healthz/live`` answers; fail with the log if it does not."""
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
@@ -86,7 +86,7 @@ class ServiceProcess:
             raise
         return self
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 120.0) -> None:
         """Until ``/healthz`` answers 200 ``ok``: every dependency is up (a 200 ``degraded``
         still serves, but something it reports on is down)."""
         self._wait_until_ok("/healthz", timeout, "be healthy", b'"status":"ok"')
