@@ -7,6 +7,7 @@ Client mistakes are always 4xx problem responses, never a 500, never a stack tra
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -406,6 +407,45 @@ async def test_metrics_label_routes_by_template_never_by_id(client, headers) -> 
         r'cms_http_requests_total\{method="GET",route="/v1/classes/<class_id>",status="404"\}',
         text,
     )
+
+
+async def test_metrics_have_one_series_per_route_and_label_405_by_its_route(
+    client, headers
+) -> None:
+    body = {"name": "9A", "course_codes": ["ENG5"]}
+    await json_of(await client.post("/v1/classes", json=body, headers=headers), 201)
+    klass = await json_of(await client.post("/v1/classes/", json=body, headers=headers), 201)
+    not_allowed = await client.patch(f"/v1/classes/{klass['id']}", json=body, headers=headers)
+    assert not_allowed.status_code == 405
+
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    routes = set(re.findall(r'cms_http_requests_total\{[^}]*route="([^"]*)"', text))
+    assert "/v1/classes/" not in routes and "/v1/classes/students/" not in routes, routes
+    assert re.search(
+        r'cms_http_requests_total\{method="POST",route="/v1/classes",status="201"\} [2-9]', text
+    )
+    assert re.search(
+        r'cms_http_requests_total\{method="PATCH",route="/v1/classes/<class_id>",status="405"\}',
+        text,
+    )
+
+
+async def test_the_access_line_of_a_problem_names_its_code(
+    client, headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="services.class_management_service.access"):
+        missing = await client.get(f"/v1/classes/{uuid.uuid4()}", headers=headers)
+        assert missing.status_code == 404
+        assert (await client.get("/healthz/live")).status_code == 200
+    lines = {
+        record.getMessage().split()[1]: record
+        for record in caplog.records
+        if record.name == "services.class_management_service.access"
+    }
+    problem = lines["/v1/classes/<class_id>"]
+    assert getattr(problem, "code", None) == "CLASS_NOT_FOUND"
+    assert " 404 CLASS_NOT_FOUND " in problem.getMessage()
+    assert getattr(lines["/healthz/live"], "code", "missing") is None
 
 
 async def test_openapi_document_is_served(client, headers) -> None:
