@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args.command)
+    except KeyboardInterrupt:  # Ctrl-C before the server handles signals (while importing)
+        return 130
     except ValidationError as error:
         if error.title != Settings.__name__:
             raise
