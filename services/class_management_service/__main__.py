@@ -1,9 +1,21 @@
-"""Stable entry point: ``python -m services.class_management_service <command>``."""
+"""Stable entry point: ``python -m services.class_management_service <command>``.
+
+A setting that does not validate ends any command with one line per invalid setting on
+stderr and exit code 2 (no traceback); a database that ``migrate`` cannot reach (or a broker
+``create-topics`` cannot), with one line naming it and exit code 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from pydantic import ValidationError
+
+from services.class_management_service.config import Settings, settings_problems
+
+EXIT_INVALID_SETTINGS = 2
+EXIT_UNREACHABLE = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,26 +35,52 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("create-topics", help="create every common_core topic on the broker")
     args = parser.parse_args(argv)
+    try:
+        return _run(args.command)
+    except KeyboardInterrupt:  # Ctrl-C before the server handles signals (while importing)
+        return 130
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        for line in settings_problems(error):
+            print(f"{args.command}: {line}", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
 
-    if args.command == "migrate":
-        from services.class_management_service.migrations import upgrade_to_head
 
-        upgrade_to_head()
-    elif args.command == "serve":
+def _run(command: str) -> int:
+    if command == "migrate":
+        from services.class_management_service.migrations import (
+            DatabaseUnreachableError,
+            migrate,
+        )
+
+        try:
+            print(migrate(), flush=True)
+        except DatabaseUnreachableError as error:
+            print(f"migrate: {error}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+    elif command == "serve":
         from services.class_management_service.server import serve
 
         serve()
-    elif args.command == "relay":
+    elif command == "relay":
         from services.class_management_service.server import relay
 
         relay()
-    elif args.command == "create-topics":
+    elif command == "create-topics":
         import asyncio
 
-        from services.class_management_service.config import Settings
-        from services.class_management_service.topic_setup import create_topics
+        from common_core.events.topics import ALL_TOPICS
 
-        asyncio.run(create_topics(Settings().KAFKA_BOOTSTRAP_SERVERS))
+        from services.class_management_service.topic_setup import TopicSetupError, create_topics
+
+        bootstrap = Settings().KAFKA_BOOTSTRAP_SERVERS
+        try:
+            created = asyncio.run(create_topics(bootstrap))
+        except TopicSetupError as error:
+            print(f"create-topics: {error}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        print(f"Kafka at {bootstrap}: {len(ALL_TOPICS)} topics ready ({len(created)} created)")
     return 0
 
 

@@ -8,8 +8,9 @@ from quart_dishka import QuartDishka
 from quart_schema import Info, QuartSchema
 
 from services.class_management_service.api.asyncapi_routes import asyncapi_bp
+from services.class_management_service.api.body_limit import DrainRefusedBodies
 from services.class_management_service.api.class_routes import class_bp
-from services.class_management_service.api.health_routes import health_bp
+from services.class_management_service.api.health_routes import DELIVERY_REQUIRED, health_bp
 from services.class_management_service.api.openapi import ServiceOpenAPIProvider
 from services.class_management_service.api.problems import register_problem_handlers
 from services.class_management_service.api.request_context import (
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = settings.REQUEST_TIMEOUT_SECONDS
     app.config["REQUEST_TIMEOUT_SECONDS"] = settings.REQUEST_TIMEOUT_SECONDS
+    app.config[DELIVERY_REQUIRED] = not api  # the relay process exists to publish
+    app.asgi_app = DrainRefusedBodies(app.asgi_app, settings.REQUEST_TIMEOUT_SECONDS)  # type: ignore[method-assign]
     QuartSchema(
         app,
         info=Info(title="HuleEdu Class Management Service", version="1.0.0"),

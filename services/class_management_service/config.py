@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SERVICE_NAME = "class_management_service"
+ENV_PREFIX = "CLASS_MANAGEMENT_SERVICE_"
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 class LogFormat(StrEnum):
@@ -18,7 +22,7 @@ class LogFormat(StrEnum):
 class Settings(BaseSettings):
     """One settings object; each field is read from ``CLASS_MANAGEMENT_SERVICE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CLASS_MANAGEMENT_SERVICE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     DATABASE_URL: str = "postgresql+asyncpg://huleedu:huleedu@127.0.0.1:5435/class_management"
     DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
@@ -62,5 +66,64 @@ class Settings(BaseSettings):
         """Accept a plain ``postgresql://`` URL (as tools print it) and select asyncpg."""
         for prefix in ("postgresql://", "postgres://"):
             if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value[len(prefix) :]
+                value = "postgresql+asyncpg://" + value[len(prefix) :]
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(_POSTGRES_URL_EXPECTED) from None
+        if url.drivername != "postgresql+asyncpg":
+            raise ValueError(_POSTGRES_URL_EXPECTED)
         return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError("not a log level; accepted: " + ", ".join(LOG_LEVELS))
+        return level
+
+
+_POSTGRES_URL_EXPECTED = (
+    "not a PostgreSQL URL; accepted: postgresql://user:password@host:port/database"
+    " (or postgresql+asyncpg://...)"
+)
+# What each kind of pydantic error accepts, where its own message does not say it.
+_ACCEPTED = {
+    "bool_parsing": "accepted: true, false, 1, 0, yes, no, on, off",
+    "bool_type": "accepted: true, false, 1, 0, yes, no, on, off",
+    "int_parsing": "accepted: a whole number",
+    "int_from_float": "accepted: a whole number",
+    "float_parsing": "accepted: a number",
+}
+
+
+def masked(value: object) -> str:
+    """``value`` as text, the password of any URL in it replaced by ``***``."""
+    text = str(value)
+    if "://" not in text:
+        return text
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except ArgumentError:
+        return text
+
+
+def database_address(database_url: str) -> str:
+    """``host:port/database`` of a database URL: what operators need to find it."""
+    url = make_url(database_url)
+    return f"{url.host}:{url.port or 5432}/{url.database}"
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting: the full variable, its value, the problem, what is
+    accepted. Any field of ``Settings`` gets this for free."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        name = ENV_PREFIX + ".".join(str(part) for part in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        accepted = _ACCEPTED.get(problem["type"])
+        if accepted:
+            message += f"; {accepted}"
+        lines.append(f"invalid setting {name}={masked(problem.get('input', ''))!r}: {message}")
+    return lines

@@ -13,6 +13,7 @@ _STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", None, None).__dic
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's copy of the message with ANSI colour escapes
 }
 
 
@@ -54,5 +55,9 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.LOG_LEVEL.upper())
     # Libraries speak only when something is wrong.
-    for noisy in ("aiokafka", "uvicorn.access", "sqlalchemy.engine", "asyncio"):
+    for noisy in ("uvicorn.access", "sqlalchemy.engine", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiokafka logs an ERROR on every reconnect attempt while the broker is down. The relay
+    # reports an outage itself (one WARNING when it starts, one INFO when it ends), and
+    # /healthz names it; every failure aiokafka raises reaches the relay as an exception.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -181,6 +181,24 @@ class OutboxWakerProtocol(Protocol):
     async def wake(self) -> None: ...
 
 
+class EventDeliveryHealthProtocol(Protocol):
+    """What health and metrics read about event delivery: the broker and the outbox relay."""
+
+    async def check_broker(self) -> None:
+        """Return once the broker answers; raise when it does not (callers bound the wait)."""
+        ...
+
+    def relay_problem(self) -> str | None:
+        """Why the relay is not delivering (not running, or its last pass failed); None when
+        it is."""
+        ...
+
+    async def outbox_backlog(self) -> tuple[int, float]:
+        """Pending outbox rows and the age in seconds of the oldest; raises when the database
+        cannot be reached."""
+        ...
+
+
 class IdempotencyStoreProtocol(Protocol):
     """The first response to each (user, Idempotency-Key), shared by every replica.
 

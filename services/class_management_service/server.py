@@ -13,6 +13,9 @@ docs/performance.md for the numbers behind it.
 from __future__ import annotations
 
 import gc
+import logging
+import signal
+from types import FrameType
 
 import uvicorn
 from quart import Quart
@@ -20,6 +23,29 @@ from quart import Quart
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
 from services.class_management_service.logging_setup import configure_logging
+
+logger = logging.getLogger(__name__)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, where every stop signal means the same graceful shutdown.
+
+    A terminal's Ctrl-C reaches every process of its foreground group (``make``, the
+    devstack, the service), and a launcher may forward it once more; an impatient operator
+    presses it twice. Plain uvicorn takes a second SIGINT as "force exit": it skips the
+    lifespan shutdown (the app's relay, producer and engine are never closed), and the
+    event loop then cancels the lifespan task mid-flight (``Exception in 'lifespan'
+    protocol``, a CancelledError traceback). It also re-raises the signal after a graceful
+    shutdown, which for SIGINT is a KeyboardInterrupt traceback. Here SIGINT and SIGTERM
+    (``docker stop``), once or many times, start one graceful shutdown, bounded by
+    ``timeout_graceful_shutdown`` and the app's own shutdown bounds, and the process then
+    exits 0.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            logger.info("%s received: stopping gracefully", signal.Signals(sig).name)
+        self.should_exit = True
 
 
 def build_app(settings: Settings, *, api: bool = True) -> Quart:
@@ -51,7 +77,7 @@ def relay(settings: Settings | None = None) -> None:
 
 def _run(settings: Settings, *, api: bool) -> None:
     configure_logging(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         build_app(settings, api=api),
         host=settings.HOST,
         port=settings.PORT,
@@ -63,3 +89,4 @@ def _run(settings: Settings, *, api: bool) -> None:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+    GracefulServer(config).run()

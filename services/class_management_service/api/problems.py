@@ -44,6 +44,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    g.problem_code = code  # for the request's access log line
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
         "title": title,

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from prometheus_client import Counter, Histogram
-from quart import Quart, Request, Response, g, request
+from quart import Quart, Request, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Rule
 
 from services.class_management_service import metrics
 from services.class_management_service.api.problems import problem_response
@@ -148,30 +150,49 @@ def register_request_hooks(app: Quart) -> None:
         current = unproxied(request)
         correlation_id = str(getattr(state, "correlation_id", ""))
         response.headers[CORRELATION_HEADER] = correlation_id
-        url_rule = current.url_rule
-        rule = url_rule.rule if url_rule is not None else "<unmatched>"
+        rule = _route_label(current)
         method = current.method
         status = response.status_code
         elapsed = time.perf_counter() - getattr(state, "started", time.perf_counter())
         requests_total, duration = _metrics_for(method, rule, status)
         requests_total.inc()
         duration.observe(elapsed)
+        code = getattr(state, "problem_code", None) if status >= 400 else None
         logger.info(
-            "%s %s %s %.1fms",
+            "%s %s %s%s %.1fms",
             method,
             rule,
             status,
+            f" {code}" if code else "",
             elapsed * 1000,
             extra={
                 "method": method,
                 "route": rule,
                 "status": status,
+                "code": code,
                 "duration_ms": round(elapsed * 1000, 2),
                 "correlation_id": correlation_id,
                 "user_id": getattr(state, "user_id", None),
             },
         )
         return response
+
+
+def _route_label(current: Request) -> str:
+    """The route template that metrics and logs name a request by: one per route whatever
+    the trailing slash, and the route of a known path even when its method is not allowed."""
+    url_rule: Rule | None = current.url_rule
+    error = current.routing_exception
+    if url_rule is None and isinstance(error, MethodNotAllowed) and error.valid_methods:
+        try:
+            url_rule, _ = current_app.create_url_adapter(current).match(  # type: ignore[union-attr]
+                current.path, method=next(iter(error.valid_methods)), return_rule=True
+            )
+        except HTTPException:
+            url_rule = None
+    if url_rule is None:
+        return "<unmatched>"
+    return url_rule.rule.rstrip("/") or "/"
 
 
 async def _has_body(current: Request) -> bool:

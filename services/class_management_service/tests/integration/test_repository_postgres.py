@@ -43,6 +43,7 @@ from services.class_management_service.implementations.postgres.repository impor
     PostgreSQLClassRepositoryImpl,
 )
 from services.class_management_service.models_db import EssayStudentAssociation, EventOutbox
+from services.class_management_service.tests.support.polling import wait_until
 
 USER = "teacher-a"
 OTHER = "teacher-b"
@@ -572,14 +573,14 @@ async def _link_while_another_transaction_holds(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND wait_event_type = 'Lock' AND query LIKE '%essay_student_associations%'"
             )
-            for _ in range(200):
-                if (await watcher.execute(waiting)).scalar_one():
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("the link statement never waited for the other transaction")
+
+            async def link_waits() -> bool:
+                return bool((await watcher.execute(waiting)).scalar_one())
+
+            # Generous: on a busy machine the link statement may take long to reach the lock.
+            await wait_until(link_waits, timeout=60, interval=0.02)
             await blocker.commit()
-        return await asyncio.wait_for(linking, 10)
+        return await asyncio.wait_for(linking, 60)
     finally:
         await others.dispose()
 

@@ -79,9 +79,11 @@ class FaultEnv:
     def kafka_bootstrap(self) -> str:
         return self.stack.kafka_bootstrap
 
-    def start_service(self, name: str = "cms", **settings: object) -> ServiceProcess:
+    def start_service(
+        self, name: str = "cms", command: str = "serve", **settings: object
+    ) -> ServiceProcess:
         env = service_env(self.database_url, self.redis_url, self.kafka_bootstrap, **settings)
-        process = ServiceProcess(env, self.log_dir / f"{name}.log", name=name)
+        process = ServiceProcess(env, self.log_dir / f"{name}.log", name=name, command=command)
         self.services.append(process)
         return process.start()
 

@@ -302,3 +302,40 @@ async def test_sql_looking_and_unusual_names_are_stored_verbatim(
     )
     assert stored == name and event.envelope.data.class_designation == name
     assert tables == 1
+
+
+REPEATS = 20
+
+
+async def _two_mb_chunks() -> AsyncIterator[bytes]:
+    chunk = b"x" * 65_536
+    yield b'{"name": "'
+    for _ in range(TWO_MB // len(chunk)):
+        yield chunk
+    yield b'"}'
+
+
+async def _post_over_limit(client: httpx.AsyncClient, framing: str) -> httpx.Response:
+    content = (
+        b'{"name": "' + b"x" * TWO_MB + b'"}' if framing == "content-length" else _two_mb_chunks()
+    )
+    return await client.post(CLASS, content=content, headers={**user_headers(OWNER), **JSON})
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("connection", ["new", "kept-alive"])
+async def test_an_over_limit_body_gets_its_413_every_time(
+    framing: str, connection: str, served_cms: ServedCms
+) -> None:
+    # The service answers before the client has sent its body; it reads and discards the
+    # rest (up to a bound) before closing, so the client, still sending, reads the 413
+    # instead of a reset connection.
+    async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=30) as shared:
+        for attempt in range(REPEATS):
+            if connection == "new":
+                async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=30) as fresh:
+                    response = await _post_over_limit(fresh, framing)
+            else:
+                response = await _post_over_limit(shared, framing)
+            assert response.status_code == 413, (attempt, response.text)
+            assert response.json()["code"] == "PAYLOAD_TOO_LARGE"

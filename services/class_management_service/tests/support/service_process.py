@@ -63,7 +63,7 @@ class ServiceProcess:
         self._log: IO[bytes] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 120.0) -> ServiceProcess:
         """Start and wait until ``/healthz/live`` answers; fail with the log if it does not."""
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
@@ -81,13 +81,14 @@ class ServiceProcess:
             raise
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Until ``/healthz`` answers 200: every dependency this process needs is up."""
-        self._wait_until_ok("/healthz", timeout, "be healthy")
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        """Until ``/healthz`` answers 200 ``ok``: every dependency is up (a 200 ``degraded``
+        still serves, but something it reports on is down)."""
+        self._wait_until_ok("/healthz", timeout, "be healthy", b'"status":"ok"')
 
-    def _wait_until_ok(self, path: str, timeout: float, what: str) -> None:
-        """Poll ``path`` until it answers 200; fail with the log if the process exits first
-        or ``timeout`` passes."""
+    def _wait_until_ok(self, path: str, timeout: float, what: str, body_holds: bytes = b"") -> None:
+        """Poll ``path`` until it answers 200 (with ``body_holds`` in its body, spaces
+        ignored); fail with the log if the process exits first or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.running:
@@ -97,7 +98,8 @@ class ServiceProcess:
                 )
             try:
                 with urllib.request.urlopen(self.base_url + path, timeout=3) as reply:
-                    if reply.status == 200:
+                    body = reply.read().replace(b" ", b"")
+                    if reply.status == 200 and body_holds in body:
                         return
             except (OSError, urllib.error.URLError):
                 pass
