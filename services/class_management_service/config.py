@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE_NAME = "class_management_service"
+ENV_PREFIX = "CLASS_MANAGEMENT_SERVICE_"
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+# The algorithms a token may be signed with, by the key that verifies them. "none" is
+# never one of them; HMAC keys must be at least as long as the hash (RFC 7518 3.2).
+HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}
+PUBLIC_KEY_ALGORITHMS = {
+    **{name: "RSA" for name in ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")},
+    **{name: "EC" for name in ("ES256", "ES384", "ES512")},
+}
 
 
 class LogFormat(StrEnum):
@@ -15,10 +29,21 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class AuthMode(StrEnum):
+    """Who says who the caller is: a verified JWT, or a gateway that sets X-User-ID."""
+
+    JWT = "jwt"
+    TRUSTED_HEADER = "trusted-header"
+
+
 class Settings(BaseSettings):
     """One settings object; each field is read from ``CLASS_MANAGEMENT_SERVICE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CLASS_MANAGEMENT_SERVICE_", extra="ignore")
+    # hide_input_in_errors: an invalid setting's error never repeats the others' values
+    # (the database password, the JWT secret).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", hide_input_in_errors=True
+    )
 
     DATABASE_URL: str = "postgresql+asyncpg://huleedu:huleedu@127.0.0.1:5435/class_management"
     DATABASE_POOL_SIZE: int = Field(default=20, ge=1)
@@ -56,6 +81,17 @@ class Settings(BaseSettings):
 
     IDEMPOTENCY_TTL_SECONDS: int = Field(default=86_400, ge=1)
 
+    # Authentication (docs/security.md). In jwt mode every /v1 request needs a bearer token
+    # signed with one of JWT_ALGORITHMS (comma-separated): HS* with JWT_SECRET_KEY, RS*/PS*/
+    # ES* with JWT_PUBLIC_KEY (a PEM).
+    AUTH_MODE: AuthMode = AuthMode.JWT
+    JWT_ALGORITHMS: Annotated[tuple[str, ...], NoDecode] = ("HS256",)
+    JWT_SECRET_KEY: SecretStr | None = None
+    JWT_PUBLIC_KEY: str | None = None
+    JWT_AUDIENCE: str = Field(default="huledu-services", min_length=1)
+    JWT_ISSUER: str | None = None
+    JWT_LEEWAY_SECONDS: float = Field(default=30.0, ge=0, le=300)
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _use_asyncpg_driver(cls, value: str) -> str:
@@ -64,3 +100,73 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value[len(prefix) :]
         return value
+
+    @field_validator("JWT_ALGORITHMS", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("JWT_SECRET_KEY", "JWT_PUBLIC_KEY", "JWT_ISSUER", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _auth_is_complete(self) -> Settings:
+        """In jwt mode, every allowed algorithm has the key it needs (else one line saying
+        which setting is missing); "none" and unknown algorithms are refused in any mode."""
+        unknown = [
+            a for a in self.JWT_ALGORITHMS if a not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS
+        ]
+        if unknown or not self.JWT_ALGORITHMS:
+            raise ValueError(
+                f"{ENV_PREFIX}JWT_ALGORITHMS must list some of "
+                f"{', '.join([*HMAC_ALGORITHMS, *PUBLIC_KEY_ALGORITHMS])}; not {', '.join(unknown)}"
+            )
+        if self.AUTH_MODE is not AuthMode.JWT:
+            return self
+        for algorithm in self.JWT_ALGORITHMS:
+            if algorithm in HMAC_ALGORITHMS:
+                _check_secret(self.JWT_SECRET_KEY, algorithm)
+            else:
+                _check_public_key(self.JWT_PUBLIC_KEY, algorithm)
+        return self
+
+
+def _missing(name: str, algorithm: str) -> ValueError:
+    return ValueError(
+        f"{ENV_PREFIX}AUTH_MODE=jwt with {algorithm} needs {ENV_PREFIX}{name}"
+        f" (or set {ENV_PREFIX}AUTH_MODE=trusted-header behind a gateway that sets X-User-ID)"
+    )
+
+
+def _check_secret(secret: SecretStr | None, algorithm: str) -> None:
+    if secret is None:
+        raise _missing("JWT_SECRET_KEY", algorithm)
+    if len(secret.get_secret_value().encode()) < HMAC_ALGORITHMS[algorithm]:
+        raise ValueError(
+            f"{ENV_PREFIX}JWT_SECRET_KEY must be at least {HMAC_ALGORITHMS[algorithm]} bytes"
+            f" for {algorithm}"
+        )
+
+
+def _check_public_key(pem: str | None, algorithm: str) -> None:
+    if pem is None:
+        raise _missing("JWT_PUBLIC_KEY", algorithm)
+    public_key_for(pem, algorithm)
+
+
+def public_key_for(pem: str, algorithm: str) -> PublicKey:
+    """The PEM's public key, which must be of the kind ``algorithm`` verifies with."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError(f"{ENV_PREFIX}JWT_PUBLIC_KEY is not a PEM public key") from None
+    kind = PUBLIC_KEY_ALGORITHMS[algorithm]
+    if kind == "RSA" and isinstance(key, rsa.RSAPublicKey):
+        return key
+    if kind == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
+        return key
+    raise ValueError(f"{ENV_PREFIX}JWT_PUBLIC_KEY is not an {kind} key, which {algorithm} needs")

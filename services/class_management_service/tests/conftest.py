@@ -5,6 +5,7 @@ One migrated template database is built per session; each test gets its own clon
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,11 +17,15 @@ from quart.typing import TestClientProtocol
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.class_management_service.app import create_app
-from services.class_management_service.config import Settings
+from services.class_management_service.config import ENV_PREFIX, AuthMode, Settings
 from services.class_management_service.migrations import upgrade_to_head
 from services.class_management_service.tests.support.kafka_events import EventCollector
 
 TEMPLATE_DATABASE = "cms_migrated_template"
+# Settings made in this process (migrations, URL conversions) are for suites that test other
+# things than authentication: without a key, jwt mode would refuse them. The API's settings
+# below and every served process (tests/support/service_process.py) name their mode.
+os.environ.setdefault(ENV_PREFIX + "AUTH_MODE", AuthMode.TRUSTED_HEADER.value)
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +56,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 def settings(
     request: pytest.FixtureRequest, database_url: str, redis_url: str, kafka_bootstrap: str
 ) -> Settings:
-    """The app's settings on the devstack. ``@pytest.mark.relay_off`` turns its relay off, for
-    tests that count the outbox rows requests wrote (a relay deletes each row once
-    published) or the statements requests sent."""
+    """The app's settings on the devstack, in trusted-header mode (the caller is X-User-ID).
+    ``@pytest.mark.relay_off`` turns its relay off, for tests that count the outbox rows
+    requests wrote (a relay deletes each row once published) or the statements requests
+    sent."""
     return Settings(
+        AUTH_MODE=AuthMode.TRUSTED_HEADER,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
