@@ -8,7 +8,7 @@ from typing import Annotated
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICE_NAME = "class_management_service"
@@ -170,3 +170,13 @@ def public_key_for(pem: str, algorithm: str) -> PublicKey:
     if kind == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
         return key
     raise ValueError(f"{ENV_PREFIX}JWT_PUBLIC_KEY is not an {kind} key, which {algorithm} needs")
+
+
+def settings_error_line(error: ValidationError) -> str:
+    """One line naming each invalid setting (never its value: it may be a secret)."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        names = [str(part) for part in item["loc"]]
+        parts.append(f"{ENV_PREFIX}{names[0]}: {message}" if names else message)
+    return "; ".join(parts)

@@ -188,7 +188,9 @@ def _cases() -> Iterator[Bad]:
         yield Bad(f"{method} {path} 10 kB X-User-ID", method, path, 400, "INVALID_USER_ID",
                   json_body=VALID_CLASS if method == "POST" else None,
                   headers=big_user)  # fmt: skip
-    yield Bad("no X-User-ID", "GET", CLASS, 401, "AUTHENTICATION_REQUIRED", headers={"X-User-ID": ""})
+    yield Bad(
+        "no X-User-ID", "GET", CLASS, 401, "AUTHENTICATION_REQUIRED", headers={"X-User-ID": ""}
+    )
     yield Bad("X-Correlation-ID not a uuid", "POST", CLASS, 400, "INVALID_CORRELATION_ID",
               json_body=VALID_CLASS, headers={"X-Correlation-ID": "abc"})  # fmt: skip
     # Leniencies left out here: W/"1" and an unquoted 1 both count as version 1.

@@ -1,4 +1,5 @@
-"""User B against everything of user A's, route by route, over real HTTP.
+"""User B against everything of user A's, route by route, over real HTTP, in both
+AUTH_MODEs (``served_in_mode``: in jwt mode each user is proven by a token alone).
 
 Every route of the API appears in the table (the last test checks that against the
 OpenAPI document). B can neither read, list, change, delete nor enrol into anything of
@@ -27,7 +28,10 @@ from services.class_management_service.tests.reliability.checks import (
     create_student,
     user,
 )
-from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.reliability.conftest import (
+    ServedCms,
+    ServedInMode,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -242,8 +246,10 @@ def _fill(value: Any, world: World) -> Any:
 
 
 @pytest.fixture(scope="module")
-async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=15) as client:
+async def client(served_in_mode: ServedInMode) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=served_in_mode.cms.base_url, auth=served_in_mode.auth, timeout=15
+    ) as client:
         yield client
 
 
