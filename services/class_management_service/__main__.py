@@ -7,7 +7,7 @@ import sys
 
 from pydantic import ValidationError
 
-from services.class_management_service.config import settings_error_line
+from services.class_management_service.config import SettingsError, settings_error_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except ValidationError as error:
+    except (ValidationError, SettingsError) as error:
         print(f"{parser.prog} {args.command}: {settings_error_line(error)}", file=sys.stderr)
         return 2
 

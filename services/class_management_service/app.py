@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     ``api=False`` leaves out the /v1 class and student API: only health and metrics are
     served (the ``relay`` command)."""
     settings = settings or Settings()
+    if api:
+        settings.require_token_keys()
     app = ServiceApp(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = settings.REQUEST_TIMEOUT_SECONDS

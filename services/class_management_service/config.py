@@ -114,48 +114,53 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
-    def _auth_is_complete(self) -> Settings:
-        """In jwt mode, every allowed algorithm has the key it needs (else one line saying
-        which setting is missing); "none" and unknown algorithms are refused in any mode."""
-        unknown = [
-            a for a in self.JWT_ALGORITHMS if a not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS
-        ]
+    def _auth_settings_are_usable(self) -> Settings:
+        """Whatever the mode: known algorithms only ("none" never), and the keys given fit
+        them. Whether jwt mode has its keys is asked by the API (``require_token_keys``)."""
+        known = HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS
+        unknown = [a for a in self.JWT_ALGORITHMS if a not in known]
         if unknown or not self.JWT_ALGORITHMS:
             raise ValueError(
-                f"{ENV_PREFIX}JWT_ALGORITHMS must list some of "
-                f"{', '.join([*HMAC_ALGORITHMS, *PUBLIC_KEY_ALGORITHMS])}; not {', '.join(unknown)}"
+                f"{ENV_PREFIX}JWT_ALGORITHMS must list some of {', '.join(known)};"
+                f" not {', '.join(unknown)}"
             )
-        if self.AUTH_MODE is not AuthMode.JWT:
-            return self
         for algorithm in self.JWT_ALGORITHMS:
-            if algorithm in HMAC_ALGORITHMS:
+            if algorithm in HMAC_ALGORITHMS and self.JWT_SECRET_KEY is not None:
                 _check_secret(self.JWT_SECRET_KEY, algorithm)
-            else:
-                _check_public_key(self.JWT_PUBLIC_KEY, algorithm)
+            elif algorithm in PUBLIC_KEY_ALGORITHMS and self.JWT_PUBLIC_KEY is not None:
+                public_key_for(self.JWT_PUBLIC_KEY, algorithm)
         return self
 
+    def require_token_keys(self) -> None:
+        """In jwt mode, every allowed algorithm has its key. Raises SettingsError naming the
+        missing setting: the API refuses to start without it (migrate, relay and
+        create-topics verify no token and do not ask)."""
+        if self.AUTH_MODE is not AuthMode.JWT:
+            return
+        for algorithm in self.JWT_ALGORITHMS:
+            if algorithm in HMAC_ALGORITHMS and self.JWT_SECRET_KEY is None:
+                raise _missing("JWT_SECRET_KEY", algorithm)
+            if algorithm in PUBLIC_KEY_ALGORITHMS and self.JWT_PUBLIC_KEY is None:
+                raise _missing("JWT_PUBLIC_KEY", algorithm)
 
-def _missing(name: str, algorithm: str) -> ValueError:
-    return ValueError(
+
+class SettingsError(ValueError):
+    """Settings that validate one by one but cannot serve: one line saying what to set."""
+
+
+def _missing(name: str, algorithm: str) -> SettingsError:
+    return SettingsError(
         f"{ENV_PREFIX}AUTH_MODE=jwt with {algorithm} needs {ENV_PREFIX}{name}"
         f" (or set {ENV_PREFIX}AUTH_MODE=trusted-header behind a gateway that sets X-User-ID)"
     )
 
 
-def _check_secret(secret: SecretStr | None, algorithm: str) -> None:
-    if secret is None:
-        raise _missing("JWT_SECRET_KEY", algorithm)
+def _check_secret(secret: SecretStr, algorithm: str) -> None:
     if len(secret.get_secret_value().encode()) < HMAC_ALGORITHMS[algorithm]:
         raise ValueError(
             f"{ENV_PREFIX}JWT_SECRET_KEY must be at least {HMAC_ALGORITHMS[algorithm]} bytes"
             f" for {algorithm}"
         )
-
-
-def _check_public_key(pem: str | None, algorithm: str) -> None:
-    if pem is None:
-        raise _missing("JWT_PUBLIC_KEY", algorithm)
-    public_key_for(pem, algorithm)
 
 
 def public_key_for(pem: str, algorithm: str) -> PublicKey:
@@ -172,8 +177,10 @@ def public_key_for(pem: str, algorithm: str) -> PublicKey:
     raise ValueError(f"{ENV_PREFIX}JWT_PUBLIC_KEY is not an {kind} key, which {algorithm} needs")
 
 
-def settings_error_line(error: ValidationError) -> str:
+def settings_error_line(error: ValidationError | SettingsError) -> str:
     """One line naming each invalid setting (never its value: it may be a secret)."""
+    if isinstance(error, SettingsError):
+        return str(error)
     parts = []
     for item in error.errors(include_url=False, include_input=False):
         message = str(item["msg"]).removeprefix("Value error, ")

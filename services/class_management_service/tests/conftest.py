@@ -5,7 +5,6 @@ One migrated template database is built per session; each test gets its own clon
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,15 +16,11 @@ from quart.typing import TestClientProtocol
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.class_management_service.app import create_app
-from services.class_management_service.config import ENV_PREFIX, AuthMode, Settings
+from services.class_management_service.config import AuthMode, Settings
 from services.class_management_service.migrations import upgrade_to_head
 from services.class_management_service.tests.support.kafka_events import EventCollector
 
 TEMPLATE_DATABASE = "cms_migrated_template"
-# Settings made in this process (migrations, URL conversions) are for suites that test other
-# things than authentication: without a key, jwt mode would refuse them. The API's settings
-# below and every served process (tests/support/service_process.py) name their mode.
-os.environ.setdefault(ENV_PREFIX + "AUTH_MODE", AuthMode.TRUSTED_HEADER.value)
 
 
 @pytest.fixture(scope="session")

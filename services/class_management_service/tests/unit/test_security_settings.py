@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
-from services.class_management_service.config import ENV_PREFIX, AuthMode, Settings
+from services.class_management_service.app import create_app
+from services.class_management_service.config import (
+    ENV_PREFIX,
+    AuthMode,
+    Settings,
+    SettingsError,
+)
 from services.class_management_service.exceptions import InvalidTokenError
 from services.class_management_service.implementations.jwt_token_verifier_impl import (
     JwtTokenVerifierImpl,
@@ -45,8 +51,26 @@ EC_PEM = _pem(ec.generate_private_key(ec.SECP256R1()))
     [
         ({}, f"needs {ENV_PREFIX}JWT_SECRET_KEY"),
         ({"JWT_SECRET_KEY": "  "}, f"needs {ENV_PREFIX}JWT_SECRET_KEY"),
-        ({"JWT_SECRET_KEY": "short"}, "at least 32 bytes for HS256"),
         ({"JWT_ALGORITHMS": "RS256"}, f"needs {ENV_PREFIX}JWT_PUBLIC_KEY"),
+        ({"JWT_ALGORITHMS": "HS256,ES256", "JWT_SECRET_KEY": TEST_SECRET}, "JWT_PUBLIC_KEY"),
+    ],
+)
+def test_the_api_in_jwt_mode_needs_the_key_of_every_allowed_algorithm(
+    settings: dict[str, str], message: str
+) -> None:
+    configured = Settings(AUTH_MODE=AuthMode.JWT, **settings)  # type: ignore[arg-type]
+    with pytest.raises(SettingsError) as raised:
+        configured.require_token_keys()
+    assert message in str(raised.value)
+    with pytest.raises(SettingsError):
+        create_app(configured)
+    create_app(configured, api=False)  # the relay verifies no token
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"JWT_SECRET_KEY": "short"}, "at least 32 bytes for HS256"),
         ({"JWT_ALGORITHMS": "RS256", "JWT_PUBLIC_KEY": "not a pem"}, "is not a PEM public key"),
         ({"JWT_ALGORITHMS": "ES256", "JWT_PUBLIC_KEY": RSA_PEM}, "is not an EC key"),
         ({"JWT_ALGORITHMS": "RS256", "JWT_PUBLIC_KEY": EC_PEM}, "is not an RSA key"),
@@ -55,11 +79,11 @@ EC_PEM = _pem(ec.generate_private_key(ec.SECP256R1()))
         ({"JWT_ALGORITHMS": "", "JWT_SECRET_KEY": TEST_SECRET}, "must list some of"),
     ],
 )
-def test_jwt_mode_refuses_settings_it_cannot_verify_with(
+def test_settings_refuse_algorithms_and_keys_that_cannot_verify(
     settings: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValidationError) as raised:
-        Settings(AUTH_MODE=AuthMode.JWT, **settings)  # type: ignore[arg-type]
+        Settings(AUTH_MODE=AuthMode.TRUSTED_HEADER, **settings)  # type: ignore[arg-type]
     assert message in str(raised.value)
     assert TEST_SECRET not in str(raised.value)
 
@@ -82,7 +106,9 @@ def test_the_defaults_are_jwt_with_hs256_for_the_gateways_audience() -> None:
 
 
 def test_trusted_header_mode_needs_no_key() -> None:
-    assert Settings(AUTH_MODE=AuthMode.TRUSTED_HEADER).JWT_SECRET_KEY is None
+    settings = Settings(AUTH_MODE=AuthMode.TRUSTED_HEADER)
+    settings.require_token_keys()
+    assert settings.JWT_SECRET_KEY is None
 
 
 def test_a_public_key_is_never_an_hmac_secret() -> None:
@@ -122,6 +148,7 @@ def _command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_serve_in_jwt_mode_without_a_key_refuses_to_start_with_one_line() -> None:
     result = _command("serve", DATABASE_URL="postgresql://u:db-password-123@127.0.0.1:1/x")
     assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"{ENV_PREFIX}JWT_SECRET_KEY" in lines[0]
@@ -138,6 +165,19 @@ def test_token_prints_a_token_the_service_accepts() -> None:
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 120
     assert claims["aud"] == "huledu-services" and claims["iss"] == "gw"
+
+
+def test_an_invalid_setting_is_one_line_without_the_other_values() -> None:
+    result = _command(
+        "serve",
+        AUTH_MODE="trusted-header",
+        JWT_SECRET_KEY="too-short-secret",
+        DATABASE_URL="postgresql://u:db-password-123@127.0.0.1:1/x",
+    )
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"{ENV_PREFIX}JWT_SECRET_KEY must be at least 32 bytes" in result.stderr
+    assert "too-short-secret" not in result.stderr and "db-password-123" not in result.stderr
 
 
 def test_token_without_a_secret_says_which_setting_is_missing() -> None:
