@@ -538,9 +538,12 @@ def test_the_api_verifies_the_gateways_tokens_with_the_shared_secret(
     raw = services[SERVICE]["environment"][ENV_PREFIX + "JWT_SECRET_KEY"]
     assert raw.startswith("${HULEEDU_JWT_SECRET_KEY:-"), raw
     chosen = "a-production-secret-of-at-least-32-bytes"
-    assert _environment(services[SERVICE], {"HULEEDU_JWT_SECRET_KEY": chosen})[
-        ENV_PREFIX + "JWT_SECRET_KEY"
-    ] == chosen
+    assert (
+        _environment(services[SERVICE], {"HULEEDU_JWT_SECRET_KEY": chosen})[
+            ENV_PREFIX + "JWT_SECRET_KEY"
+        ]
+        == chosen
+    )
     for key in [key for key in os.environ if key.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(key)
     for key, value in api_env.items():
