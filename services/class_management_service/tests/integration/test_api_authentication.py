@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from quart import Quart
 from quart.testing.app import TestApp as LifespanOf
-from quart.typing import Client as Client
+from quart.typing import TestClientProtocol as Client
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
