@@ -35,9 +35,15 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 
 def _composed(value: object) -> object:
-    """Unicode NFC: a composed and a decomposed "é" are one name (stored, compared, searched
-    alike). Before the length check, which then counts what is stored."""
-    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+    """Unicode NFC, trimmed: a composed and a decomposed "é" are one name (stored, compared,
+    searched alike). Before the length check, which then counts what is stored."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text (the message must not quote it)
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return unicodedata.normalize("NFC", value).strip()
 
 
 def _plain_text(value: str) -> str:
@@ -60,7 +66,7 @@ def _plain_input(value: object) -> object:
 DisplayName = Annotated[
     str,
     BeforeValidator(_composed),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    StringConstraints(min_length=1, max_length=255),
     AfterValidator(_plain_text),
 ]
 ClassName = DisplayName

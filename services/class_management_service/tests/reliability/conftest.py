@@ -171,7 +171,8 @@ def served_cms_jwt(
         tmp_path_factory.mktemp("served_cms_jwt") / "cms.log",
         name="served-cms-jwt",
     )
-    process.start()
+    # Started in the middle of a loaded run (when the first jwt test comes): a generous wait.
+    process.start(timeout=120)
     try:
         yield ServedCms(
             process.base_url,

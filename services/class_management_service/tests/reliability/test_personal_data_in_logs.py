@@ -49,7 +49,7 @@ def logged_cms(
         LOG_LEVEL="DEBUG", **JWT_SETTINGS,
     )  # fmt: skip
     process = ServiceProcess(env, tmp_path / "cms.log", name="logged-cms")
-    process.start()
+    process.start(timeout=120)  # generous: the suite loads the machine
     try:
         yield process
     finally:
