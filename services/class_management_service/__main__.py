@@ -12,7 +12,7 @@ import sys
 
 from pydantic import ValidationError
 
-from services.class_management_service.config import Settings, settings_problems
+from services.class_management_service.config import Settings, SettingsError, settings_problems
 
 EXIT_INVALID_SETTINGS = 2
 EXIT_UNREACHABLE = 1
@@ -34,11 +34,20 @@ def main(argv: list[str] | None = None) -> int:
         help="run the outbox relay (always on); serve only health and metrics on HOST:PORT",
     )
     commands.add_parser("create-topics", help="create every common_core topic on the broker")
+    token = commands.add_parser(
+        "token",
+        help="print a bearer token for a user, signed with JWT_SECRET_KEY (development)",
+    )
+    token.add_argument("--user", required=True, help="the user id (the token's sub)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     args = parser.parse_args(argv)
     try:
-        return _run(args.command)
+        return _run(args)
     except KeyboardInterrupt:  # Ctrl-C before the server handles signals (while importing)
         return 130
+    except SettingsError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
     except ValidationError as error:
         if error.title != Settings.__name__:
             raise
@@ -47,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID_SETTINGS
 
 
-def _run(command: str) -> int:
+def _run(args: argparse.Namespace) -> int:
+    command = args.command
     if command == "migrate":
         from services.class_management_service.migrations import (
             DatabaseUnreachableError,
@@ -81,6 +91,26 @@ def _run(command: str) -> int:
             print(f"create-topics: {error}", file=sys.stderr)
             return EXIT_UNREACHABLE
         print(f"Kafka at {bootstrap}: {len(ALL_TOPICS)} topics ready ({len(created)} created)")
+    elif command == "token":
+        return _print_token(args.user, args.ttl)
+    return 0
+
+
+def _print_token(user_id: str, ttl_seconds: int) -> int:
+    from services.class_management_service.api.authentication import is_valid_user_id
+    from services.class_management_service.implementations.jwt_token_verifier_impl import (
+        issue_token,
+    )
+
+    if not is_valid_user_id(user_id.strip()) or ttl_seconds < 1:
+        print("token: --user must be 1-255 printable characters, --ttl >= 1", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
+    settings = Settings()
+    try:
+        print(issue_token(settings, user_id.strip(), ttl_seconds))
+    except ValueError as error:
+        print(f"token: {error}", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
     return 0
 
 

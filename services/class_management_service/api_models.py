@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -22,8 +25,49 @@ from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import Page
 
-ClassName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# Bidirectional overrides and isolates reorder what a reader sees ("evil\u202egpj.exe").
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _composed(value: object) -> object:
+    """Unicode NFC, trimmed: a composed and a decomposed "é" are one name (stored, compared,
+    searched alike). Before the length check, which then counts what is stored."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text (the message must not quote it)
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def _plain_text(value: str) -> str:
+    """Refuse control characters (Unicode Cc, NUL included) and bidirectional controls:
+    names and e-mails are shown to people, and must read as what they are."""
+    for position, character in enumerate(value):
+        if character in _BIDI_CONTROLS or unicodedata.category(character) == "Cc":
+            raise ValueError(
+                "must not contain control or bidirectional formatting characters"
+                f" (U+{ord(character):04X} at position {position})"
+            )
+    return value
+
+
+def _plain_input(value: object) -> object:
+    return _plain_text(value) if isinstance(value, str) else value
+
+
+# A class or person name: NFC, trimmed, 1-255 characters, plain text.
+DisplayName = Annotated[
+    str,
+    BeforeValidator(_composed),
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(_plain_text),
+]
+ClassName = DisplayName
+PersonName = DisplayName
+# Email validation normalises to NFC itself; plain text is checked first for one message.
+Email = Annotated[EmailStr, BeforeValidator(_plain_input)]
 MAX_IDS = 100
 
 # Validation stays at 1-10 free strings so that the service layer answers with its own
@@ -43,12 +87,6 @@ CourseCodes = Annotated[
 ]
 
 
-def _reject_nul(value: str | None) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,22 +95,16 @@ class CreateClassRequest(_Body):
     name: ClassName
     course_codes: CourseCodes
 
-    _no_nul = field_validator("name")(_reject_nul)
-
 
 class UpdateClassRequest(_Body):
     name: ClassName | None = None
     course_codes: CourseCodes | None = None
-
-    _no_nul = field_validator("name")(_reject_nul)
 
 
 class PersonNameRequest(_Body):
     first_name: PersonName
     last_name: PersonName
     legal_full_name: PersonName | None = None
-
-    _no_nul = field_validator("first_name", "last_name", "legal_full_name")(_reject_nul)
 
     @model_validator(mode="after")
     def _default_legal_name_fits(self) -> PersonNameRequest:
@@ -92,13 +124,13 @@ class PersonNameRequest(_Body):
 
 class CreateStudentRequest(_Body):
     person_name: PersonNameRequest
-    email: EmailStr | None = None
+    email: Email | None = None
     class_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_IDS)
 
 
 class UpdateStudentRequest(_Body):
     person_name: PersonNameRequest | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     add_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
     remove_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
 

@@ -52,6 +52,9 @@ def build_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
         pool_timeout=settings.DATABASE_POOL_TIMEOUT_SECONDS,
         pool_pre_ping=settings.DATABASE_POOL_PRE_PING,
+        # A database error's message then names no statement parameter: no student's name
+        # or e-mail reaches a log line through it.
+        hide_parameters=True,
         connect_args={
             "timeout": settings.DATABASE_CONNECT_TIMEOUT_SECONDS,
             "command_timeout": settings.DATABASE_STATEMENT_TIMEOUT_MS / 1000 or None,

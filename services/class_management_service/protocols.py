@@ -348,3 +348,16 @@ class ClassManagementServiceProtocol(Protocol):
     ) -> list[EssayLinkRecord]:
         """The student's essays; raises StudentNotFoundError."""
         ...
+
+
+class TokenVerifierProtocol(Protocol):
+    """Checks a bearer token the gateway issued and says whom it names."""
+
+    def verify(self, token: str) -> str:
+        """The token's ``sub`` claim, as it is (the caller checks it as a user id).
+
+        Raises TokenExpiredError for an expired token and InvalidTokenError for any other
+        token that is not well-formed, validly signed with an allowed algorithm, meant for
+        this audience and issuer, and current.
+        """
+        ...

@@ -73,7 +73,14 @@ def register_problem_handlers(app: Quart) -> None:
     @app.errorhandler(ClassManagementError)
     async def _domain_error(error: ClassManagementError) -> Response:
         errors = error.errors if isinstance(error, ValidationFailedError) else None
-        return problem_response(error.status, error.code, error.title, error.detail, errors)
+        return problem_response(
+            error.status,
+            error.code,
+            error.title,
+            error.detail,
+            errors,
+            headers=error.response_headers(),
+        )
 
     @app.errorhandler(RequestSchemaValidationError)
     async def _schema_error(error: RequestSchemaValidationError) -> Response:

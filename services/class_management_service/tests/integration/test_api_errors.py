@@ -90,9 +90,9 @@ async def test_every_v1_route_needs_a_user_id(client, headers, engine, route) ->
     )
     blank = await send(client, method, path, {"X-User-ID": "   "}, body)
 
-    problem = await problem_of(missing, 401, "UNAUTHORIZED")
+    problem = await problem_of(missing, 401, "AUTHENTICATION_REQUIRED")
     assert problem["correlation_id"] == headers["X-Correlation-ID"]
-    await problem_of(blank, 401, "UNAUTHORIZED")
+    await problem_of(blank, 401, "AUTHENTICATION_REQUIRED")
     assert await _snapshot(client, headers, ids) == before
     assert await outbox_count(engine) == events_before
 

@@ -1,4 +1,5 @@
-"""Ownership: user B against everything of user A's, route by route, over real HTTP.
+"""Ownership: user B against everything of user A's, route by route, over real HTTP, in
+both AUTH_MODEs (``served_in_mode``: in jwt mode each user is proven by a token alone).
 
 The one ownership suite (it took in tests/integration/test_api_ownership.py). Every route of
 the API appears in the table (a test checks that against the OpenAPI document). B can
@@ -23,7 +24,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.reliability.conftest import (
+    ServedCms,
+    ServedInMode,
+)
 from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
@@ -290,8 +294,10 @@ def _fill(value: Any, world: World) -> Any:
 
 
 @pytest.fixture(scope="module")
-async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=15) as client:
+async def client(served_in_mode: ServedInMode) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=served_in_mode.cms.base_url, auth=served_in_mode.auth, timeout=15
+    ) as client:
         yield client
 
 

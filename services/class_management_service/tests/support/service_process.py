@@ -21,16 +21,19 @@ from typing import IO
 
 from huleedu_devstack import free_port
 
+from services.class_management_service.config import ENV_PREFIX
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
-ENV_PREFIX = "CLASS_MANAGEMENT_SERVICE_"
 
 
 def service_env(
     database_url: str, redis_url: str, kafka_bootstrap: str, **overrides: object
 ) -> dict[str, str]:
     """``CLASS_MANAGEMENT_SERVICE_*`` settings for the local stack (the local broker has no
-    idempotent producers) and short relay back-offs so that tests see recovery quickly."""
+    idempotent producers), short relay back-offs so that tests see recovery quickly, and
+    trusted-header mode unless ``AUTH_MODE`` says otherwise."""
     settings: dict[str, object] = {
+        "AUTH_MODE": "trusted-header",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,

@@ -15,7 +15,7 @@ from quart import Quart
 
 from services.class_management_service import server
 from services.class_management_service.__main__ import main
-from services.class_management_service.config import Settings
+from services.class_management_service.config import AuthMode, Settings
 
 
 @pytest.mark.parametrize("command", ["serve", "relay"])
@@ -79,7 +79,7 @@ def test_relay_serves_health_and_metrics_only_and_always_relays(
 def test_serve_serves_the_api_and_keeps_relay_enabled_as_set(
     relay_enabled: bool, recorded: _Recorded
 ) -> None:
-    server.serve(Settings(RELAY_ENABLED=relay_enabled))
+    server.serve(Settings(RELAY_ENABLED=relay_enabled, AUTH_MODE=AuthMode.TRUSTED_HEADER))
     ((settings,), (app,)) = recorded.settings, recorded.apps
     assert settings.RELAY_ENABLED is relay_enabled
     assert HEALTH_ROUTES | {"/v1/classes", "/v1/classes/students"} <= _routes(app)
