@@ -75,6 +75,9 @@ def relay(settings: Settings | None = None) -> None:
     _run((settings or Settings()).model_copy(update={"RELAY_ENABLED": True}), api=False)
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def _run(settings: Settings, *, api: bool) -> None:
     configure_logging(settings)
     config = uvicorn.Config(
@@ -87,6 +90,10 @@ def _run(settings: Settings, *, api: bool) -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        # Longer than a gateway's or load balancer's idle timeout (commonly 60 s): with
+        # uvicorn's 5 s a client that reuses a connection just as the server closes it gets a
+        # reset instead of an answer (seen as httpx.ReadError on a busy machine).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=10,
     )
     GracefulServer(config).run()
