@@ -15,7 +15,7 @@ from common_core.events import (
 )
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import StudentChanges
+from services.class_management_service.domain import ListFilters, StudentChanges
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
     CourseNotFoundError,
@@ -275,7 +275,9 @@ async def test_list_students_of_a_foreign_class_is_not_found(service) -> None:
         user_id=OTHER, correlation_id=CORRELATION, name="x", course_codes=["ENG6"]
     )
     with pytest.raises(ClassNotFoundError):
-        await service.list_students(user_id=USER, class_id=foreign.id, limit=20, offset=0)
+        await service.list_students(
+            user_id=USER, class_id=foreign.id, limit=20, offset=0, filters=ListFilters()
+        )
 
 
 async def test_essay_association_is_idempotent_and_exclusive(service, repository) -> None:
@@ -289,9 +291,9 @@ async def test_essay_association_is_idempotent_and_exclusive(service, repository
     with pytest.raises(EssayAlreadyAssociatedError):
         await service.associate_essay(user_id=USER, student_id=bob.id, essay_id=essay)
     with pytest.raises(StudentNotFoundError):
-        await service.list_student_essays(user_id=OTHER, student_id=ada.id)
-    links = await service.list_student_essays(user_id=USER, student_id=ada.id)
-    assert [link.essay_id for link in links] == [essay]
+        await service.list_student_essays(user_id=OTHER, student_id=ada.id, limit=20, offset=0)
+    links = await service.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0)
+    assert [link.essay_id for link in links.items] == [essay]
     # Essay links are not class or student state changes: no events.
     assert all(e.event_type.startswith("huleedu.class") for e in repository.outbox)
     assert len(repository.outbox) == 2
