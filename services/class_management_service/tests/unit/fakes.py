@@ -337,7 +337,7 @@ def _sorted(rows: list[RowT], sort: SortKey, name: Callable[[RowT], tuple[str, .
     field = sort.removeprefix("-")
     return sorted(
         rows,
-        key=lambda r: (*name(r), str(r.id)) if field == "name" else (getattr(r, field), str(r.id)),  # type: ignore[attr-defined]
+        key=lambda r: (*name(r), str(r.id)) if field == "name" else (getattr(r, field), str(r.id)),
         reverse=sort.startswith("-"),
     )
 
