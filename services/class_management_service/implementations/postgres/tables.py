@@ -111,7 +111,7 @@ def narrowed(
     table: Table, search_text: Any, *, search: bool, by_ids: bool, since: bool
 ) -> list[Any]:
     """The user's rows of ``table`` with the list filters that are set: ``q_pattern``
-    (``like_params``), ``ids`` and ``updated_since``."""
+    (``filter_params``), ``ids`` and ``updated_since``."""
     conditions = [table.c.created_by_user_id == bindparam("user_id", type_=String)]
     if search:
         # Folded in SQL as the indexed text is, so that both drop the same accents.
