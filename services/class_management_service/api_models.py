@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import Page
+from services.class_management_service.domain import ListFilters, Page, SortKey
 
 # Bidirectional overrides and isolates reorder what a reader sees ("evil\u202egpj.exe").
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -135,11 +135,53 @@ class UpdateStudentRequest(_Body):
     remove_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
 
 
-class ListClassesQuery(BaseModel):
+def _split_ids(value: object) -> object:
+    # ?ids=a,b,c (a repeated ?ids= is read the same way, every value split).
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [part.strip() for item in value for part in item.split(",")]
+    return value
+
+
+# A batch of ids in one query parameter: comma-separated UUIDs, at most MAX_IDS.
+IdList = Annotated[
+    tuple[uuid.UUID, ...],
+    BeforeValidator(_split_ids),
+    Field(min_length=1, max_length=MAX_IDS),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9a-fA-F-]{32,36}(,[0-9a-fA-F-]{32,36}){0,99}$",
+            "description": (
+                f"Comma-separated ids, at most {MAX_IDS}: only these are listed; ids of "
+                "missing resources or of other users' are simply absent."
+            ),
+        }
+    ),
+]
+SearchText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    Field(description="A case- and accent-insensitive substring (q=oberg finds Öberg)."),
+]
+
+
+class PageQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)
-    course_code: CourseCode | None = None
-    updated_since: datetime | None = None
+
+
+class _ListQuery(PageQuery):
+    """The filters and order shared by the class and the student list."""
+
+    q: SearchText | SkipJsonSchema[None] = None
+    ids: IdList | SkipJsonSchema[None] = None
+    updated_since: datetime | SkipJsonSchema[None] = Field(
+        default=None, description="Only what changed at or after this ISO 8601 date-time."
+    )
+
+    _no_nul = field_validator("q")(_reject_nul)
 
     @field_validator("updated_since", mode="before")
     @classmethod
@@ -164,14 +206,30 @@ class ListClassesQuery(BaseModel):
         except OverflowError:
             raise ValueError("is out of range") from None
 
-
-class PageQuery(BaseModel):
-    limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
+    def filters(self, sort: SortKey) -> ListFilters:
+        return ListFilters(q=self.q, ids=self.ids, updated_since=self.updated_since, sort=sort)
 
 
-class ListStudentsQuery(PageQuery):
-    class_id: uuid.UUID | None = None
+_SORT_HELP = (
+    "Order: name, created_at or updated_at, descending with a leading '-'. Names sort in "
+    "Swedish order, case-insensitively; ties by id."
+)
+
+
+class ListClassesQuery(_ListQuery):
+    course_code: CourseCode | SkipJsonSchema[None] = None
+    sort: SortKey = Field(default="-created_at", description=_SORT_HELP)
+
+
+class ListStudentsQuery(_ListQuery):
+    class_id: uuid.UUID | SkipJsonSchema[None] = None
+    sort: SortKey = Field(
+        default="name", description=_SORT_HELP + " Students by last name, then first name."
+    )
+
+
+class StudentClassesQuery(PageQuery):
+    sort: SortKey = Field(default="-created_at", description=_SORT_HELP)
 
 
 class Pagination(BaseModel):
@@ -271,6 +329,24 @@ class EssayListResponse(_FromRecords):
     items_field = "essays"
 
     essays: list[EssayLinkResponse]
+    pagination: Pagination
+
+
+class EssayWriterStudent(BaseModel):
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+
+
+class EssayWriterResponse(_FromRecords):
+    """Which of the caller's students wrote an essay."""
+
+    essay_id: uuid.UUID
+    student_id: uuid.UUID
+    created_at: datetime
+    student: EssayWriterStudent
 
 
 class FieldError(BaseModel):

@@ -68,6 +68,12 @@ class EssayAlreadyAssociatedError(ClassManagementError):
     title = "The essay belongs to another student"
 
 
+class EssayLinkNotFoundError(ClassManagementError):
+    code = "ESSAY_LINK_NOT_FOUND"
+    status = 404
+    title = "No such essay link"
+
+
 class VersionConflictError(ClassManagementError):
     code = "PRECONDITION_FAILED"
     status = 412

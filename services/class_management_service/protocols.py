@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from common_core.events import EventEnvelope
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
+    NO_FILTERS,
     ClaimResult,
     ClassRecord,
     EssayLinkRecord,
+    EssayWriterRecord,
     EventFactory,
+    ListFilters,
     OutboxMessage,
     Page,
     RosterEntryRecord,
+    SortKey,
     StoredResponse,
     StudentChanges,
     StudentRecord,
@@ -51,9 +56,10 @@ class ClassRepositoryProtocol(Protocol):
         limit: int,
         offset: int,
         course_code: CourseCode | None = None,
-        updated_since: datetime | None = None,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[ClassRecord]:
-        """The owner's classes, newest first."""
+        """The owner's classes as ``filters`` narrow and sort them (newest first unless
+        ``filters.sort`` says otherwise)."""
         ...
 
     async def update_class(
@@ -112,9 +118,16 @@ class ClassRepositoryProtocol(Protocol):
         ...
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[StudentRecord]:
-        """The owner's students (optionally of one class), by name."""
+        """The owner's students (optionally of one class) as ``filters`` narrow and sort
+        them (by name unless ``filters.sort`` says otherwise)."""
         ...
 
     async def update_student(
@@ -155,9 +168,30 @@ class ClassRepositoryProtocol(Protocol):
         ...
 
     async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord] | None:
-        """The student's essay links, oldest first; None when the student is not found."""
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[EssayLinkRecord] | None:
+        """A page of the student's essay links, oldest first; None when the student is not
+        found."""
+        ...
+
+    async def list_student_classes(
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int, sort: SortKey
+    ) -> Page[ClassRecord] | None:
+        """A page of the classes the student is in; None when the student is not found."""
+        ...
+
+    async def unlink_essay(
+        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID, event: EventEnvelope[Any]
+    ) -> bool:
+        """Remove the essay's link to the student and write ``event``; False when the
+        student (of the owner's) has no such link."""
+        ...
+
+    async def get_essay_writer(
+        self, *, user_id: str, essay_id: uuid.UUID
+    ) -> EssayWriterRecord | None:
+        """The essay's link with its student, or None unless one of the owner's students
+        wrote it."""
         ...
 
 
@@ -247,9 +281,10 @@ class ClassManagementServiceProtocol(Protocol):
         limit: int,
         offset: int,
         course_code: CourseCode | None,
-        updated_since: datetime | None,
+        filters: ListFilters,
     ) -> Page[ClassRecord]:
-        """The caller's classes, newest first."""
+        """The caller's classes as ``filters`` narrow and sort them (newest first by
+        default)."""
         ...
 
     async def update_class(
@@ -302,9 +337,16 @@ class ClassManagementServiceProtocol(Protocol):
         ...
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters,
     ) -> Page[StudentRecord]:
-        """The caller's students, optionally of one class (ClassNotFoundError if not theirs)."""
+        """The caller's students, optionally of one class (ClassNotFoundError if not
+        theirs), as ``filters`` narrow and sort them (by name by default)."""
         ...
 
     async def update_student(
@@ -344,9 +386,26 @@ class ClassManagementServiceProtocol(Protocol):
         ...
 
     async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord]:
-        """The student's essays; raises StudentNotFoundError."""
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[EssayLinkRecord]:
+        """A page of the student's essays, oldest first; raises StudentNotFoundError."""
+        ...
+
+    async def list_student_classes(
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int, sort: SortKey
+    ) -> Page[ClassRecord]:
+        """A page of the student's classes; raises StudentNotFoundError."""
+        ...
+
+    async def unlink_essay(
+        self, *, user_id: str, correlation_id: uuid.UUID, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> None:
+        """Unlink the essay from the student (an EssayUnlinkedV1 event); raises
+        EssayLinkNotFoundError when the caller's student has no such link."""
+        ...
+
+    async def get_essay_writer(self, *, user_id: str, essay_id: uuid.UUID) -> EssayWriterRecord:
+        """Which of the caller's students wrote the essay; raises EssayLinkNotFoundError."""
         ...
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     ClassRecord,
+    ListFilters,
     StudentChanges,
     StudentRecord,
     VersionedEventFactory,
@@ -198,7 +199,9 @@ async def test_list_classes_newest_first_with_filters_and_pagination(repo) -> No
 
     future = datetime.now(UTC) + timedelta(hours=1)
     assert (
-        await repo.list_classes(user_id=USER, limit=10, offset=0, updated_since=future)
+        await repo.list_classes(
+            user_id=USER, limit=10, offset=0, filters=ListFilters(updated_since=future)
+        )
     ).total == 0
 
 
@@ -514,15 +517,16 @@ async def test_delete_student_and_essay_links(repo, engine) -> None:
     with pytest.raises(EssayAlreadyAssociatedError):
         await repo.associate_essay(user_id=USER, student_id=bob.id, essay_id=essay)
     assert await repo.associate_essay(user_id=OTHER, student_id=ada.id, essay_id=essay) is None
-    assert [
-        e.essay_id for e in await repo.list_student_essays(user_id=USER, student_id=ada.id)
-    ] == [essay]
+    essays = await repo.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0)
+    assert essays is not None and [e.essay_id for e in essays.items] == [essay]
 
     assert await repo.delete_student(
         user_id=USER, student_id=ada.id, expected_version=1, event=student_deleted(ada.id)
     )
     assert await repo.get_student(user_id=USER, student_id=ada.id) is None
-    assert await repo.list_student_essays(user_id=USER, student_id=ada.id) is None
+    assert (
+        await repo.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0) is None
+    )
     last = (await outbox_rows(engine))[-1]
     assert (last.topic, last.payload["data"]["version"]) == (STUDENT_DELETED_TOPIC, 2)
 

@@ -77,6 +77,7 @@ class Attack:
 
 CLASS_404 = {"code": "CLASS_NOT_FOUND"}
 STUDENT_404 = {"code": "STUDENT_NOT_FOUND"}
+ESSAY_LINK_404 = {"code": "ESSAY_LINK_NOT_FOUND"}
 
 
 def _attacks() -> list[Attack]:
@@ -259,6 +260,39 @@ def _attacks() -> list[Attack]:
             STUDENTS + "/{b_student}/essays/{a_essay}",
             status=409,
         ),
+        Attack(
+            "unlink A's essay from A's student",
+            "DELETE",
+            STUDENTS + "/{a_student}/essays/{a_essay}",
+            **ESSAY_LINK_404,
+        ),
+        Attack(
+            "unlink A's essay from own student",
+            "DELETE",
+            STUDENTS + "/{b_student}/essays/{a_essay}",
+            **ESSAY_LINK_404,
+        ),
+        Attack("who wrote A's essay", "GET", CLASSES + "/essays/{a_essay}", **ESSAY_LINK_404),
+        Attack(
+            "list A's student's classes", "GET", STUDENTS + "/{a_student}/classes", **STUDENT_404
+        ),
+        # batch, search and sort: nothing of A's, whatever B names or looks for
+        Attack(
+            "list classes by A's ids",
+            "GET",
+            CLASSES + "?ids={a_class},{a_other_class},{b_class}&sort=name",
+            status=200,
+            lists=True,
+        ),
+        Attack("search classes", "GET", CLASSES + "?q=9&sort=-updated_at", status=200, lists=True),
+        Attack(
+            "list students by A's ids",
+            "GET",
+            STUDENTS + "?ids={a_student},{b_student}",
+            status=200,
+            lists=True,
+        ),
+        Attack("search students", "GET", STUDENTS + "?q=ada&sort=-name", status=200, lists=True),
         # creating: A's Idempotency-Key is B's own key for B (a new class, not A's replayed)
         Attack(
             "create class with A's Idempotency-Key",
@@ -343,6 +377,7 @@ async def as_seen_by(
         await get_ok(client, f"{CLASSES}/{class_ids[0]}/roster", headers),
         await get_ok(client, f"{STUDENTS}/{student_id}", headers),
         await get_ok(client, f"{STUDENTS}/{student_id}/essays", headers),
+        await get_ok(client, f"{STUDENTS}/{student_id}/classes", headers),
     ]
 
 
