@@ -181,7 +181,7 @@ class _ListQuery(PageQuery):
         default=None, description="Only what changed at or after this ISO 8601 date-time."
     )
 
-    _no_nul = field_validator("q")(_reject_nul)
+    _plain_q = field_validator("q")(_plain_input)
 
     @field_validator("updated_since", mode="before")
     @classmethod
