@@ -275,12 +275,12 @@ async def test_public_key_algorithms_verify_with_jwt_public_key(
         await problem_of(refused, 401, "INVALID_TOKEN")
 
 
-async def test_trusted_header_mode_ignores_tokens_and_asks_for_no_scheme(
+async def test_trusted_header_mode_ignores_tokens_and_asks_for_the_user_header(
     client: Client, user_id: str
 ) -> None:
     missing = await client.get("/v1/classes", headers=bearer(user_id))
     await problem_of(missing, 401, "AUTHENTICATION_REQUIRED")
-    assert "WWW-Authenticate" not in missing.headers
+    assert missing.headers["WWW-Authenticate"] == 'X-User-ID realm="huledu"'
     listed = await client.get("/v1/classes", headers={**bearer("x"), "X-User-ID": user_id})
     await json_of(listed, 200)
 
