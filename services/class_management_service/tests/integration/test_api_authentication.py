@@ -299,3 +299,12 @@ async def test_openapi_documents_the_bearer_scheme_in_jwt_mode(
                     assert parameter["required"] is False
     trusted = await json_of(await client.get("/openapi.json"), 200)
     assert "securitySchemes" not in trusted["components"]
+
+
+async def test_options_needs_no_token_in_jwt_mode(jwt_client: Client) -> None:
+    response = await jwt_client.options("/v1/classes/students")
+    assert response.status_code == 200, await response.get_data()
+    assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+    refused = await jwt_client.get("/v1/classes/students")
+    await problem_of(refused, 401, "AUTHENTICATION_REQUIRED")
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
