@@ -134,6 +134,16 @@ class UpdateStudentRequest(_Body):
     add_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
     remove_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
 
+    @model_validator(mode="after")
+    def _added_or_removed(self) -> UpdateStudentRequest:
+        both = set(self.add_class_ids or ()) & set(self.remove_class_ids or ())
+        if both:
+            raise ValueError(
+                "a class cannot be both added and removed: "
+                + ", ".join(sorted(str(class_id) for class_id in both))
+            )
+        return self
+
 
 def _split_ids(value: object) -> object:
     # ?ids=a,b,c (a repeated ?ids= is read the same way, every value split).

@@ -75,9 +75,16 @@ class EssayLinkNotFoundError(ClassManagementError):
 
 
 class VersionConflictError(ClassManagementError):
+    """If-Match named another version: the 412 carries the current ``ETag`` when known
+    (``current_version=``), so a client can re-read or retry knowingly."""
+
     code = "PRECONDITION_FAILED"
     status = 412
     title = "The resource has changed"
+
+    def response_headers(self) -> dict[str, str]:
+        version = self.extra.get("current_version")
+        return {} if version is None else {"ETag": f'"{version}"'}
 
 
 class IdempotencyKeyReusedError(ClassManagementError):
@@ -90,6 +97,19 @@ class IdempotencyKeyInUseError(ClassManagementError):
     code = "IDEMPOTENCY_KEY_IN_USE"
     status = 409
     title = "A request with this Idempotency-Key is in progress"
+
+
+class IdempotencyUnavailableError(ClassManagementError):
+    """A request asked for Idempotency-Key's guarantee and the key store cannot give it:
+    refused rather than served without it (a retry after Retry-After is safe)."""
+
+    code = "IDEMPOTENCY_UNAVAILABLE"
+    status = 503
+    title = "Idempotency-Key cannot be honoured now"
+    retry_after_seconds: ClassVar[int] = 5
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class DependencyUnavailableError(ClassManagementError):
@@ -119,6 +139,10 @@ class InvalidUserIdError(ClassManagementError):
     title = "Invalid user id"
 
 
+# The challenge of a trusted-header 401: the header a gateway must set, as an auth-scheme.
+TRUSTED_HEADER_CHALLENGE = 'X-User-ID realm="huledu"'
+
+
 class AuthenticationError(ClassManagementError):
     """The caller is not proven: a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750), with
     ``error="invalid_token"`` when a token was given."""
@@ -128,7 +152,9 @@ class AuthenticationError(ClassManagementError):
 
     def response_headers(self) -> dict[str, str]:
         if not self.extra.get("challenge", True):
-            return {}  # trusted-header mode: there is no scheme to ask for
+            # trusted-header mode: no token scheme, but every 401 names what it wants
+            # (RFC 9110): the header the gateway sets.
+            return {"WWW-Authenticate": TRUSTED_HEADER_CHALLENGE}
         if not self.token_given:
             return {"WWW-Authenticate": 'Bearer realm="huledu"'}
         detail = self.detail.replace("\\", "").replace('"', "'")

@@ -1,13 +1,18 @@
-"""``Idempotency-Key`` on POST: the same key and body returns the first response.
+"""``Idempotency-Key`` on POST: the same key and the same JSON returns the first response.
 
-A different body under the same key is 422. While the first request is still running,
-a second one with the same key is 409. If Redis is unreachable the request is served
-without the guarantee (Redis must not take writes down), and that is counted in metrics.
+The same JSON means the same parsed document: key order and whitespace do not matter (the
+fingerprint is of a canonical serialisation). A different body under the same key is 422.
+While the first request is still running, a second one with the same key is 409. If the
+key store is unreachable, a request with a key is refused with 503 IDEMPOTENCY_UNAVAILABLE
+and ``Retry-After``: it asked for a guarantee the service cannot give now, and serving it
+anyway could create twice what a retry meant once. Requests without a key never touch the
+store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -27,6 +32,7 @@ from services.class_management_service.domain import (
 from services.class_management_service.exceptions import (
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
+    IdempotencyUnavailableError,
     ValidationFailedError,
 )
 from services.class_management_service.protocols import IdempotencyStoreProtocol
@@ -36,15 +42,26 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+IDEMPOTENT_ATTRIBUTE = "_cms_idempotent"
 _REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
 
 View = Callable[..., Awaitable[Any]]
 
 
+def _canonical(body: bytes) -> bytes:
+    """The body as a canonical JSON text (sorted keys, no whitespace), or the bytes as they
+    are when they are not JSON (such a request fails validation and never saves its key)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _fingerprint(body: bytes) -> str:
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}\n".encode())
-    digest.update(body)
+    digest.update(_canonical(body))
     return digest.hexdigest()
 
 
@@ -68,6 +85,7 @@ def idempotent(view: View) -> View:
             )
         return await _run_once(key, view, args, kwargs)
 
+    setattr(wrapper, IDEMPOTENT_ATTRIBUTE, True)  # the OpenAPI document reads it
     return wrapper
 
 
@@ -84,8 +102,11 @@ async def _run_once_with(
     claim = await store.claim(user_id, key, fingerprint)
     match claim:
         case Unavailable(reason=reason):
-            logger.warning("Idempotency-Key not honoured, Redis unavailable: %s", reason)
-            return await view(*args, **kwargs)
+            logger.warning("Idempotency-Key refused, its store is unavailable: %s", reason)
+            raise IdempotencyUnavailableError(
+                f"{IDEMPOTENCY_HEADER} cannot be honoured now (its store is unavailable); "
+                "retry later, or send the request without it."
+            )
         case Replay() | InUse() if claim.fingerprint != fingerprint:
             raise IdempotencyKeyReusedError(
                 f"{IDEMPOTENCY_HEADER} {key!r} was used with a different request."

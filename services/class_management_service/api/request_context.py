@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 
 from prometheus_client import Counter, Histogram
 from quart import Quart, Request, Response, current_app, g, request
+from quart_schema.validation import QUART_SCHEMA_QUERYSTRING_ATTRIBUTE
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Rule
@@ -21,11 +22,13 @@ from services.class_management_service.api.authentication import (
     USER_HEADER,
     CallerAuthentication,
 )
+from services.class_management_service.api.etags import not_modified
 from services.class_management_service.api.problems import problem_response
 from services.class_management_service.exceptions import (
     DependencyUnavailableError,
     DuplicateHeaderError,
     MalformedJsonError,
+    ValidationFailedError,
 )
 
 logger = logging.getLogger("services.class_management_service.access")
@@ -45,11 +48,18 @@ SINGLE_HEADERS = {
     )
 }
 _JSON_TYPES = ("application/json", "application/problem+json")
+# Statuses without content (RFC 9110): no Content-Type either.
+_BODILESS_STATUSES = (204, 304)
 _T = TypeVar("_T")
 
 
 class ServiceRequest(Request):
-    """A request whose unparsable JSON body is a MALFORMED_JSON problem, not a bare 400."""
+    """A request whose unparsable JSON body is a MALFORMED_JSON problem, not a bare 400, and
+    whose path is routed without trailing slashes: ``/v1/classes/{id}/`` is
+    ``/v1/classes/{id}`` (the same answer, no redirect), for every route."""
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(method, scheme, path.rstrip("/") or "/", *args, **kwargs)
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         try:
@@ -141,9 +151,10 @@ def register_request_hooks(app: Quart, authentication: CallerAuthentication) -> 
                 "Invalid correlation id",
                 f"{CORRELATION_HEADER} must be a UUID.",
             )
-        if not current.path.startswith("/v1/"):
-            return None
+        if not current.path.startswith("/v1/") or current.method == "OPTIONS":
+            return None  # OPTIONS says which methods a route has: no identity needed
         state.user_id = authentication.caller(headers)
+        _refuse_unknown_query_parameters(current)
         if current.method in ("POST", "PUT", "PATCH") and await _has_body(current):
             if current.mimetype not in _JSON_TYPES:
                 return problem_response(
@@ -158,6 +169,9 @@ def register_request_hooks(app: Quart, authentication: CallerAuthentication) -> 
     async def _close_request(response: Response) -> Response:
         state = unproxied(g)
         current = unproxied(request)
+        response = not_modified(response)
+        if response.status_code in _BODILESS_STATUSES:
+            response.headers.pop("Content-Type", None)
         correlation_id = str(getattr(state, "correlation_id", ""))
         response_headers = response.headers
         response_headers[CORRELATION_HEADER] = correlation_id
@@ -208,6 +222,30 @@ def _route_label(current: Request) -> str:
     if url_rule is None:
         return "<unmatched>"
     return url_rule.rule.rstrip("/") or "/"
+
+
+def _refuse_unknown_query_parameters(current: Request) -> None:
+    """A query parameter the route does not declare is a 400 naming it: ignoring it would
+    answer as if a filter (``?name=9A``) had worked. The allowed names are the fields (or
+    aliases) of the route's ``validate_querystring`` model; none without one."""
+    if not current.args or current.url_rule is None:
+        return
+    view = current_app.view_functions[current.url_rule.endpoint]
+    model = getattr(view, QUART_SCHEMA_QUERYSTRING_ATTRIBUTE, None)
+    allowed = {info.alias or name for name, info in model.model_fields.items()} if model else set()
+    unknown = [name for name in current.args if name not in allowed]
+    if unknown:
+        raise ValidationFailedError(
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            errors=[
+                {
+                    "loc": ["query", name],
+                    "msg": "Unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ],
+        )
 
 
 def _repeated_header(headers: Headers) -> str | None:

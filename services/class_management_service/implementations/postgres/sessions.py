@@ -65,7 +65,10 @@ def constraint_name(error: exc.IntegrityError) -> str:
 def require_version(version: int, expected_version: int | None) -> None:
     """Raise VersionConflictError unless the row is at the version If-Match demands."""
     if expected_version is not None and version != expected_version:
-        raise VersionConflictError(f"The resource is at version {version}, not {expected_version}.")
+        raise VersionConflictError(
+            f"The resource is at version {version}, not {expected_version}.",
+            current_version=version,
+        )
 
 
 async def raise_if_stale(
@@ -78,7 +81,10 @@ async def raise_if_stale(
     and If-Match named a version (else the row is not there)."""
     version = (await session.execute(versions, params)).scalar_one_or_none()
     if version is not None and expected_version is not None:
-        raise VersionConflictError(f"The resource is at version {version}, not {expected_version}.")
+        raise VersionConflictError(
+            f"The resource is at version {version}, not {expected_version}.",
+            current_version=version,
+        )
 
 
 def not_found(operation: str) -> None:

@@ -275,12 +275,12 @@ async def test_public_key_algorithms_verify_with_jwt_public_key(
         await problem_of(refused, 401, "INVALID_TOKEN")
 
 
-async def test_trusted_header_mode_ignores_tokens_and_asks_for_no_scheme(
+async def test_trusted_header_mode_ignores_tokens_and_asks_for_the_user_header(
     client: Client, user_id: str
 ) -> None:
     missing = await client.get("/v1/classes", headers=bearer(user_id))
     await problem_of(missing, 401, "AUTHENTICATION_REQUIRED")
-    assert "WWW-Authenticate" not in missing.headers
+    assert missing.headers["WWW-Authenticate"] == 'X-User-ID realm="huledu"'
     listed = await client.get("/v1/classes", headers={**bearer("x"), "X-User-ID": user_id})
     await json_of(listed, 200)
 
@@ -299,3 +299,12 @@ async def test_openapi_documents_the_bearer_scheme_in_jwt_mode(
                     assert parameter["required"] is False
     trusted = await json_of(await client.get("/openapi.json"), 200)
     assert "securitySchemes" not in trusted["components"]
+
+
+async def test_options_needs_no_token_in_jwt_mode(jwt_client: Client) -> None:
+    response = await jwt_client.options("/v1/classes/students")
+    assert response.status_code == 200, await response.get_data()
+    assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+    refused = await jwt_client.get("/v1/classes/students")
+    await problem_of(refused, 401, "AUTHENTICATION_REQUIRED")
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")

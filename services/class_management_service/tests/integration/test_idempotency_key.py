@@ -1,14 +1,21 @@
-"""Idempotency-Key on POST, through the real app and a real Redis."""
+"""Idempotency-Key on POST, through the real app and a real Redis (or none reachable)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
+from huleedu_devstack import free_port
+from quart.testing.app import TestApp as LifespanOf
+from quart.typing import TestClientProtocol as Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.class_management_service.app import create_app
+from services.class_management_service.config import Settings
 from services.class_management_service.models_db import EventOutbox, UserClass
+from services.class_management_service.tests.support.api import problem_of
 
 pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
 
@@ -79,3 +86,51 @@ async def test_student_post_is_idempotent_too(client, headers) -> None:
     assert (await first.get_json())["id"] == (await second.get_json())["id"]
     listed = await client.get("/v1/classes/students", headers=headers)
     assert (await listed.get_json())["pagination"]["total"] == 1
+
+
+async def test_the_same_json_reserialised_is_the_same_request(client, headers, engine) -> None:
+    """Key order and whitespace are not the request: the parsed JSON is."""
+    keyed = {**headers, "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+    first = await client.post(
+        "/v1/classes", data='{"name": "9A", "course_codes": ["ENG5"]}', headers=keyed
+    )
+    second = await client.post(
+        "/v1/classes", data='{\n  "course_codes" : [ "ENG5" ],\n\t"name":"9A"\n}', headers=keyed
+    )
+    assert first.status_code == second.status_code == 201
+    assert await first.get_json() == await second.get_json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    other_order = await client.post(
+        "/v1/classes", data='{"name": "9A", "course_codes": ["ENG5", "ENG5"]}', headers=keyed
+    )
+    assert other_order.status_code == 422  # array order and length are the request's own
+    assert await _counts(engine) == (1, 1)
+
+
+@pytest.fixture
+async def client_without_redis(settings: Settings) -> AsyncIterator[Client]:
+    """The app with its Redis unreachable (nothing listens on the port)."""
+    unreachable = Settings(
+        **{**settings.model_dump(), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    )
+    app = create_app(unreachable)
+    async with LifespanOf(app, startup_timeout=30, shutdown_timeout=30):
+        yield app.test_client()
+
+
+async def test_a_keyed_request_is_refused_while_the_key_store_is_unreachable(
+    client_without_redis, headers, engine
+) -> None:
+    body = {"name": "9A", "course_codes": ["ENG5"]}
+    for path, payload in [
+        ("/v1/classes", body),
+        ("/v1/classes/students", {"person_name": {"first_name": "Ada", "last_name": "L"}}),
+    ]:
+        keyed = {**headers, "Idempotency-Key": "during-outage"}
+        refused = await client_without_redis.post(path, json=payload, headers=keyed)
+        await problem_of(refused, 503, "IDEMPOTENCY_UNAVAILABLE")
+        assert int(refused.headers["Retry-After"]) > 0
+    assert await _counts(engine) == (0, 0)
+    served = await client_without_redis.post("/v1/classes", json=body, headers=headers)
+    assert served.status_code == 201  # without a key: served as ever
+    assert await _counts(engine) == (1, 1)

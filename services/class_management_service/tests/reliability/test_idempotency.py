@@ -1,8 +1,9 @@
 """Idempotency-Key on POST (api/idempotency.py), against the served app and the real Redis.
 
-The same key and body within 24 h returns the first response and creates nothing new;
-another body under the same key is 422. Keys belong to their user, are shared by every
-replica (they live in Redis), and a request that failed leaves its key free for a retry.
+The same key and JSON (key order and whitespace do not matter) within 24 h returns the first
+response and creates nothing new; another body under the same key is 422. Keys belong to
+their user, are shared by every replica (they live in Redis), and a request that failed
+leaves its key free for a retry.
 """
 
 from __future__ import annotations
@@ -79,11 +80,17 @@ async def test_same_key_and_body_replays_the_first_response_and_creates_nothing(
     client: httpx.AsyncClient, served_cms: ServedCms, served_engine: AsyncEngine, owner: str
 ) -> None:
     key = str(uuid.uuid4())
-    body = json.dumps({"name": "9A", "course_codes": ["ENG5"]})
+    document = {"name": "9A", "course_codes": ["ENG5"]}
     headers = {**keyed(owner, key), "Content-Type": "application/json"}
+    # The same JSON, re-serialised as another client would: other key order, other spacing.
+    resent = [
+        json.dumps(document),
+        json.dumps(dict(reversed(document.items()))),
+        json.dumps(document, indent=4, ensure_ascii=False),
+    ]
 
-    first = await client.post(CLASSES, content=body, headers=headers)
-    again = [await client.post(CLASSES, content=body, headers=headers) for _ in range(3)]
+    first = await client.post(CLASSES, content=json.dumps(document), headers=headers)
+    again = [await client.post(CLASSES, content=body, headers=headers) for body in resent]
 
     assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
     for replay in again:

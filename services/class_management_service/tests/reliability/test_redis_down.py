@@ -1,4 +1,6 @@
-"""Fault 5: Redis is down. CRUD keeps working, health says "degraded", nothing is lost.
+"""Fault 5: Redis is down. CRUD keeps working, health says "degraded", nothing is lost; a
+request with an Idempotency-Key is refused (503 IDEMPOTENCY_UNAVAILABLE, Retry-After), as its
+guarantee cannot be kept.
 
 Redis only wakes the relays of other replicas (and backs Idempotency-Key). Replica
 ``api`` serves requests with its relay off; replica ``relay`` publishes. With Redis down
@@ -23,6 +25,7 @@ from services.class_management_service.tests.reliability.conftest import FaultEn
 from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
+    problem_of,
     user_headers,
 )
 from services.class_management_service.tests.support.database import (
@@ -100,19 +103,28 @@ async def test_redis_outage_keeps_crud_working_and_loses_nothing(
             assert deleted.status_code == 204, deleted.text
             listed = await client.get("/v1/classes", headers=user_headers(owner))
             assert listed.status_code == 200 and listed.json()["pagination"]["total"] == 29
+            students = await client.get("/v1/classes/students", headers=user_headers(owner))
+            assert students.json()["pagination"]["total"] == 1
             roster = await client.get(
                 f"/v1/classes/{classes[0]['id']}/roster", headers=user_headers(owner)
             )
             assert [s["student_id"] for s in roster.json()["students"]] == [student["id"]]
-            # Idempotency-Key cannot be honoured without Redis; the request is still served.
-            started = time.monotonic()
-            keyed = await client.post(
-                "/v1/classes",
-                json={"name": "keyed", "course_codes": ["ENG5"]},
-                headers=user_headers(owner, **{"Idempotency-Key": "during-outage"}),
-            )
-            assert keyed.status_code == 201, keyed.text
-            slowest = max(slowest, time.monotonic() - started)
+            # Idempotency-Key cannot be honoured without Redis: a request that asks for it is
+            # refused (503, Retry-After) and creates nothing, quickly; unkeyed ones are served.
+            for path, body in [
+                ("/v1/classes", {"name": "keyed", "course_codes": ["ENG5"]}),
+                ("/v1/classes/students", {"person_name": {"first_name": "K", "last_name": "Y"}}),
+            ]:
+                started = time.monotonic()
+                keyed = await client.post(
+                    path,
+                    json=body,
+                    headers=user_headers(owner, **{"Idempotency-Key": "during-outage"}),
+                )
+                slowest = max(slowest, time.monotonic() - started)
+                problem = await problem_of(keyed, 503, "IDEMPOTENCY_UNAVAILABLE")
+                assert "Idempotency-Key" in problem["detail"]
+                assert int(keyed.headers["Retry-After"]) > 0
             assert slowest < FAST_SECONDS, f"a request took {slowest:.2f}s with Redis down"
 
             # The relay polls: every change is published while Redis is still down.
@@ -121,7 +133,9 @@ async def test_redis_outage_keeps_crud_working_and_loses_nothing(
 
             await wait_until(drained, POLL_SECONDS * 3 + 5)
             assert await outbox_rows(fault_engine) == []  # published, and deleted
-            changes = 30 + 10 + 1 + 1 + 1
+            after = await client.get("/v1/classes", headers=user_headers(owner))
+            assert after.json()["pagination"]["total"] == 29  # the keyed POST created nothing
+            changes = 30 + 10 + 1 + 1  # creates, renames, the student, the delete
             events = await collect_events(
                 fault_env.kafka_bootstrap, by_user(owner), count=changes, timeout=15
             )
