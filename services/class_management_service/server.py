@@ -23,6 +23,7 @@ from quart import Quart
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
 from services.class_management_service.logging_setup import configure_logging
+from services.class_management_service.tracing import start_tracing, stop_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def relay(settings: Settings | None = None) -> None:
 
 def _run(settings: Settings, *, api: bool) -> None:
     configure_logging(settings)
+    start_tracing()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     config = uvicorn.Config(
         build_app(settings, api=api),
         host=settings.HOST,
@@ -89,4 +91,7 @@ def _run(settings: Settings, *, api: bool) -> None:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    GracefulServer(config).run()
+    try:
+        GracefulServer(config).run()
+    finally:
+        stop_tracing()  # exports the spans still batched

@@ -8,9 +8,9 @@ from werkzeug.datastructures import Headers
 from services.class_management_service.tests.support.api import (
     create_class,
     json_of,
-    outbox_count,
     problem_of,
 )
+from services.class_management_service.tests.support.database import outbox_count
 
 REPEATABLE_ONCE = [
     ("X-User-ID", "teacher-x"),
