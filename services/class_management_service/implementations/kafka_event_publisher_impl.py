@@ -83,29 +83,34 @@ class KafkaEventPublisherImpl:
         if self._producer is None:
             raise KafkaError("The Kafka producer is not started.")
         futures: list[asyncio.Future[object] | BaseException] = []
-        spans: list[Span | None] = []
-        for message in messages:
-            span, headers = start_publish_span(message)
-            spans.append(span)
-            try:
-                futures.append(
-                    await self._producer.send(
-                        message.topic, value=message.value, key=message.key, headers=headers
-                    )
-                )
-            except MESSAGE_ERRORS as error:
-                futures.append(error)
+        spans: list[Span | None] = []  # a producer span per message while tracing is on
         results: list[BaseException | None] = []
-        for future, span in zip(futures, spans, strict=True):
-            if isinstance(future, BaseException):
-                results.append(future)
-            else:
+        try:
+            for message in messages:
+                span, headers = start_publish_span(message)
+                spans.append(span)
                 try:
-                    await future
-                    results.append(None)
-                except KafkaError as error:
-                    results.append(error)
-            end_publish_span(span, results[-1])
+                    futures.append(
+                        await self._producer.send(
+                            message.topic, value=message.value, key=message.key, headers=headers
+                        )
+                    )
+                except MESSAGE_ERRORS as error:
+                    futures.append(error)
+            for future, span in zip(futures, spans, strict=True):
+                if isinstance(future, BaseException):
+                    results.append(future)
+                else:
+                    try:
+                        await future
+                        results.append(None)
+                    except KafkaError as error:
+                        results.append(error)
+                end_publish_span(span, results[-1])
+        except BaseException as error:  # the broker went away mid-batch, or a cancellation
+            for span in spans[len(results) :]:
+                end_publish_span(span, error)
+            raise
         return results
 
     async def check(self) -> None:
