@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -20,7 +20,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from quart import Quart
 from quart.testing.app import TestApp as QuartTestApp
-from quart.typing import TestClientProtocol
 
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
@@ -31,6 +30,9 @@ from services.class_management_service.tests.support.kafka_events import (
 )
 from services.class_management_service.tests.support.polling import wait_until
 from services.class_management_service.tracing import start_tracing, stop_tracing
+
+if TYPE_CHECKING:
+    from quart.typing import TestClientProtocol
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services.class_management_service.tests.reliability.checks import database_digest
 from services.class_management_service.tests.reliability.conftest import ServedInMode
+from services.class_management_service.tests.support.database import database_digest
 from services.class_management_service.tests.support.tokens import bearer
 
 pytestmark = pytest.mark.timeout(120)
