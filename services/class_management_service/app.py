@@ -30,6 +30,7 @@ from services.class_management_service.implementations.jwt_token_verifier_impl i
     JwtTokenVerifierImpl,
 )
 from services.class_management_service.startup_setup import register_lifecycle
+from services.class_management_service.tracing import traced_asgi
 
 
 def create_app(settings: Settings | None = None, *overrides: Provider, api: bool = True) -> Quart:
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     app.config["REQUEST_TIMEOUT_SECONDS"] = settings.REQUEST_TIMEOUT_SECONDS
     app.config[DELIVERY_REQUIRED] = not api  # the relay process exists to publish
     app.asgi_app = DrainRefusedBodies(app.asgi_app, settings.REQUEST_TIMEOUT_SECONDS)  # type: ignore[method-assign]
+    app.asgi_app = traced_asgi(app.asgi_app)  # type: ignore[method-assign]  # outermost
     app.config["AUTH_MODE"] = settings.AUTH_MODE  # the OpenAPI document describes it
     QuartSchema(
         app,

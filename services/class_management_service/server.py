@@ -23,6 +23,7 @@ from quart import Quart
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
 from services.class_management_service.logging_setup import configure_logging
+from services.class_management_service.tracing import start_tracing, stop_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ KEEP_ALIVE_SECONDS = 75
 
 def _run(settings: Settings, *, api: bool) -> None:
     configure_logging(settings)
+    start_tracing()  # only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     config = uvicorn.Config(
         build_app(settings, api=api),
         host=settings.HOST,
@@ -96,4 +98,7 @@ def _run(settings: Settings, *, api: bool) -> None:
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=10,
     )
-    GracefulServer(config).run()
+    try:
+        GracefulServer(config).run()
+    finally:
+        stop_tracing()  # exports the spans still batched

@@ -26,6 +26,7 @@ from services.class_management_service.implementations.redis_outbox_waker_impl i
     listen_for_wakes,
 )
 from services.class_management_service.protocols import OutboxWakerProtocol
+from services.class_management_service.tracing import untraced
 
 logger = logging.getLogger(__name__)
 # The container's finalizers bound each of their own slow steps (di.py); this bounds the
@@ -44,7 +45,8 @@ def register_lifecycle(app: Quart, container: AsyncContainer, settings: Settings
         engine = await container.get(AsyncEngine)
         await container.get(OutboxWakerProtocol)
         relay = await container.get(OutboxRelay)
-        await _warn_if_database_unreachable(engine, settings)
+        with untraced():  # a start-up check, not part of any request's trace
+            await _warn_if_database_unreachable(engine, settings)
         if settings.RELAY_ENABLED:
             relay.start()
             stopping.clear()

@@ -44,6 +44,7 @@ from services.class_management_service.protocols import (
     ClassRepositoryProtocol,
     OutboxWakerProtocol,
 )
+from services.class_management_service.tracing import trace_metadata
 
 
 def resolve_course_code(course_codes: Sequence[str]) -> CourseCode:
@@ -70,7 +71,12 @@ class ClassManagementServiceImpl:
 
     @staticmethod
     def _envelope(data: BaseModel, correlation_id: uuid.UUID) -> EventEnvelope[Any]:
-        return make_envelope(data, source_service=SERVICE_NAME, correlation_id=correlation_id)
+        return make_envelope(
+            data,
+            source_service=SERVICE_NAME,
+            correlation_id=correlation_id,
+            metadata=trace_metadata(),
+        )
 
     # -- classes --------------------------------------------------------------------
 

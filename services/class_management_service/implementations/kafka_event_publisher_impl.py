@@ -18,9 +18,11 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnsupportedForMessageFormatError,
 )
+from opentelemetry.trace import Span
 
 from services.class_management_service.config import Settings
 from services.class_management_service.domain import OutboxMessage
+from services.class_management_service.tracing import end_publish_span, start_publish_span
 
 logger = logging.getLogger(__name__)
 
@@ -81,25 +83,34 @@ class KafkaEventPublisherImpl:
         if self._producer is None:
             raise KafkaError("The Kafka producer is not started.")
         futures: list[asyncio.Future[object] | BaseException] = []
-        for message in messages:
-            try:
-                futures.append(
-                    await self._producer.send(
-                        message.topic, value=message.value, key=message.key, headers=message.headers
-                    )
-                )
-            except MESSAGE_ERRORS as error:
-                futures.append(error)
+        spans: list[Span | None] = []  # a producer span per message while tracing is on
         results: list[BaseException | None] = []
-        for future in futures:
-            if isinstance(future, BaseException):
-                results.append(future)
-                continue
-            try:
-                await future
-                results.append(None)
-            except KafkaError as error:
-                results.append(error)
+        try:
+            for message in messages:
+                span, headers = start_publish_span(message)
+                spans.append(span)
+                try:
+                    futures.append(
+                        await self._producer.send(
+                            message.topic, value=message.value, key=message.key, headers=headers
+                        )
+                    )
+                except MESSAGE_ERRORS as error:
+                    futures.append(error)
+            for future, span in zip(futures, spans, strict=True):
+                if isinstance(future, BaseException):
+                    results.append(future)
+                else:
+                    try:
+                        await future
+                        results.append(None)
+                    except KafkaError as error:
+                        results.append(error)
+                end_publish_span(span, results[-1])
+        except BaseException as error:  # the broker went away mid-batch, or a cancellation
+            for span in spans[len(results) :]:
+                end_publish_span(span, error)
+            raise
         return results
 
     async def check(self) -> None:

@@ -40,6 +40,7 @@ from services.class_management_service.implementations.postgres.outbox import (
     outbox_message,
 )
 from services.class_management_service.protocols import ClassEventPublisherProtocol
+from services.class_management_service.tracing import untraced
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,12 @@ class OutboxRelay:
     # -- loop -----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        # The relay's own statements belong to no request's trace (each message's publish
+        # span is a child of its request's stored context: tracing.start_publish_span).
+        with untraced():
+            await self._loop()
+
+    async def _loop(self) -> None:
         backoff = 0.0
         outage: _Outage | None = None
         while True:

@@ -37,8 +37,12 @@ HEADERS: dict[str, str] = {
     "event_type": "The envelope's event_type: the topic name.",
     "event_id": "The envelope's event_id (a UUID); consumers deduplicate by it.",
     "correlation_id": "The envelope's correlation_id (a UUID): the request that caused it.",
-    "traceparent": "W3C trace context of the change that caused the event, when traced.",
-    "tracestate": "W3C trace state accompanying traceparent, when there is one.",
+    "traceparent": (
+        "W3C trace context of the request that caused the event (a new trace when it sent"
+        " none or a malformed one), also in the envelope's metadata.traceparent; when the"
+        " producer exports traces, its publish span (a child of the request's)."
+    ),
+    "tracestate": "W3C trace state the request sent with its traceparent, when there was one.",
 }
 """The Kafka headers of every message (UTF-8 strings), and what each holds."""
 _REQUIRED_HEADERS = ("event_type", "event_id", "correlation_id")

@@ -45,6 +45,7 @@ from services.class_management_service.implementations.postgres.tables import (
     guarded,
     outbox,
 )
+from services.class_management_service.tracing import trace_headers
 
 # The columns a change writes; their values are bound, the payload as JSON text serialised
 # by pydantic (``event_params``).
@@ -177,6 +178,7 @@ def outbox_message(row: Any) -> OutboxMessage:
             ("event_type", row.event_type.encode()),
             ("event_id", str(row.event_id).encode()),
             ("correlation_id", str(payload.get("correlation_id", "")).encode()),
+            *trace_headers(payload.get("metadata")),
         ],
         attempts=row.attempts,
     )
