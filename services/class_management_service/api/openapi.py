@@ -282,9 +282,6 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
         for parameter in parameters:
             if parameter["name"] in required:
                 parameter["required"] = True
-            # An optional header's absent value is not a string: no "default": null.
-            if "default" in parameter["schema"] and parameter["schema"]["default"] is None:
-                del parameter["schema"]["default"]
         return parameters, components
 
 
@@ -323,6 +320,15 @@ def _named(model: Any, schema: dict[str, Any], components: dict[str, Any]) -> di
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _without_null_default(parameter: dict[str, Any]) -> dict[str, Any]:
+    """An optional header's or query parameter's absent value is not of its type: a string
+    schema with ``"default": null`` is invalid OpenAPI, so the default goes."""
+    schema = parameter.get("schema", {})
+    if "default" not in schema or schema["default"] is not None:
+        return parameter
+    return {**parameter, "schema": {k: v for k, v in schema.items() if k != "default"}}
+
+
 def _completed(
     method: str, operation: dict[str, Any], view: Callable[..., Any], tag: str
 ) -> dict[str, Any]:
@@ -330,7 +336,10 @@ def _completed(
     responses and response headers (see ServiceOpenAPIProvider.build_paths)."""
     # New containers: quart-schema shares one rule's parameters and responses between its
     # methods.
-    operation = {**operation, "parameters": list(operation.get("parameters", ()))}
+    operation = {
+        **operation,
+        "parameters": [_without_null_default(p) for p in operation.get("parameters", ())],
+    }
     operation.setdefault("summary", _summary(view))
     if tag:
         operation.setdefault("tags", [tag])

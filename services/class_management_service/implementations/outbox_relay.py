@@ -18,7 +18,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -111,7 +112,7 @@ class OutboxRelay:
         outage: _Outage | None = None
         while True:
             try:
-                await self._publisher.start()
+                await self._start_publisher()
                 relayed = claimed = await self.relay_once()
                 while claimed >= self._settings.RELAY_BATCH_SIZE:  # more may be waiting
                     claimed = await self.relay_once()
@@ -146,6 +147,10 @@ class OutboxRelay:
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    async def _start_publisher(self) -> None:
+        with _the_broker():
+            await self._publisher.start()
 
     def _outage_subject(self, kind: str) -> str:
         if kind == "broker":
@@ -211,7 +216,8 @@ class OutboxRelay:
             sending = [index for index in wave if messages[index].key not in failed]
             if not sending:
                 break  # every later wave belongs to aggregates that already failed
-            outcomes = await self._publisher.publish([messages[index] for index in sending])
+            with _the_broker():
+                outcomes = await self._publisher.publish([messages[index] for index in sending])
             for index, outcome in zip(sending, outcomes, strict=True):
                 results[index] = outcome
                 if outcome is not None:
@@ -268,6 +274,19 @@ class OutboxRelay:
         async with self._engine.connect() as connection:
             row = (await connection.execute(PENDING_STATS)).one()
         return int(row.depth), float(row.oldest_age)
+
+
+@contextmanager
+def _the_broker() -> Iterator[None]:
+    """Whatever the producer raises (a KafkaError, or a plain TimeoutError or OSError from its
+    connection) is the broker's fault, never the database's: classified by where it came
+    from, an outage is reported once, as the broker's, whatever the client raised."""
+    try:
+        yield
+    except BrokerUnavailableError:
+        raise
+    except Exception as error:
+        raise BrokerUnavailableError(f"{type(error).__name__}: {error}") from error
 
 
 def _is_broker(error: BaseException) -> bool:

@@ -19,7 +19,10 @@ from services.class_management_service.implementations.class_management_service_
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     KafkaEventPublisherImpl,
 )
-from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.implementations.outbox_relay import (
+    BrokerUnavailableError,
+    OutboxRelay,
+)
 from services.class_management_service.implementations.postgres.repository import (
     PostgreSQLClassRepositoryImpl,
 )
@@ -104,6 +107,40 @@ async def test_relay_publishes_in_order_with_keys_and_marks_rows(
         assert_published_in_version_order(mine)
         created = next(e for e in mine if e.envelope.data.version == 1)
         assert created.headers["event_type"] == b"huleedu.class.created.v1"
+
+
+class TimingOutPublisher(KafkaEventPublisherImpl):
+    """The real publisher, whose connection times out with a plain TimeoutError (not a
+    KafkaError) while ``down`` is set, as a client's socket can under load."""
+
+    down = True
+
+    async def publish(self, messages: Any) -> list[BaseException | None]:
+        if self.down:
+            raise TimeoutError("timed out talking to the broker")
+        return await super().publish(messages)
+
+
+async def test_whatever_the_producer_raises_is_a_broker_outage(
+    engine, service, relay_settings, events: EventCollector
+) -> None:
+    correlation = uuid.uuid4()
+    await _make_changes(service, "timeout-user", correlation)
+    publisher = TimingOutPublisher(relay_settings)
+    await publisher.start()
+    try:
+        relay = OutboxRelay(engine, publisher, relay_settings)
+        with pytest.raises(BrokerUnavailableError, match="TimeoutError"):
+            await relay.relay_once()
+        assert await _rows_left(engine) == 20  # rolled back: nothing counted against a row
+        async with engine.connect() as connection:
+            attempts = (await connection.execute(select(EventOutbox.attempts))).scalars().all()
+        assert set(attempts) == {0}
+        publisher.down = False
+        assert await relay.relay_once() == 20
+    finally:
+        await publisher.stop()
+    await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
 
 
 async def test_crash_after_ack_republishes_with_the_same_event_id(
