@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run the outbox relay (always on); serve only health and metrics on HOST:PORT",
     )
     commands.add_parser("create-topics", help="create every common_core topic on the broker")
+    commands.add_parser(
+        "publish-state",
+        help="write every class's and student's current state to the state topics (via the outbox)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -43,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         from services.class_management_service.topic_setup import create_topics
 
         asyncio.run(create_topics(Settings().KAFKA_BOOTSTRAP_SERVERS))
+    elif args.command == "publish-state":
+        import asyncio
+
+        from services.class_management_service.state_publishing import publish_state
+
+        written = asyncio.run(publish_state())
+        print(f"wrote the state of {written} classes and students to the outbox")
     return 0
 
 
