@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_core import CourseCode
-from services.class_management_service.exceptions import ClassNotFoundError, CourseNotFoundError
+from services.class_management_service.exceptions import CourseNotFoundError
 from services.class_management_service.implementations.postgres.outbox import (
     delete_with_entries,
     with_entries,
@@ -51,25 +51,8 @@ IN_CLASS = students.c.id.in_(
 
 # The user's class by id (primary key), or no row.
 GET_CLASS = select(*CLASS_COLUMNS).where(CLASS_OWNER)
-# The version of the user's class, or no row: why a guarded change matched nothing.
-CLASS_VERSION = select(classes.c.version).where(CLASS_OWNER)
 # Every seeded course's id by code; read once per process (courses never change at run time).
 COURSE_IDS = select(courses.c.course_code, courses.c.id)
-# The classes named by id, looked up by primary key alone, then kept if they are the user's.
-# With the owner in the same WHERE clause, PostgreSQL's generic plan (prepared statements
-# switch to it after five runs) may estimate "this user has a few classes" from stale
-# statistics, scan the owner index instead and filter every class the user has: a student
-# creation then cost O(the user's classes). MATERIALIZED keeps the lookup on the key.
-_CLASSES_BY_ID = (
-    select(classes.c.id, classes.c.created_by_user_id)
-    .where(classes.c.id == any_(bindparam("class_ids", type_=ARRAY(UUID_TYPE))))
-    .cte("classes_by_id")
-    .prefix_with("MATERIALIZED")
-)
-# Those of ``class_ids`` that are the user's classes (test_query_plans: key lookups only).
-OWNED_CLASS_IDS = select(_CLASSES_BY_ID.c.id).where(
-    _CLASSES_BY_ID.c.created_by_user_id == bindparam("user_id", type_=String)
-)
 # One page of a class's students by name with the total, or no row if it is not the user's.
 ROSTER, _ = paged(
     select(*ROSTER_ENTRY_COLUMNS), students, (IN_CLASS, exists().where(CLASS_OWNER)), BY_NAME
@@ -116,7 +99,7 @@ def _create_class_statement() -> Select[Any]:
             created_by_user_id=bindparam("user_id", type_=String),
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
-            version=1,
+            version=literal_column("1"),
         )
         .returning(classes.c.id)
         .cte("new_class")
@@ -217,21 +200,8 @@ class CourseIds:
         return course_id
 
 
-async def require_owned_classes(
-    user_id: str, class_ids: Sequence[uuid.UUID], session: AsyncSession
-) -> None:
-    """Raise ClassNotFoundError naming each of ``class_ids`` that is not the user's class."""
-    wanted = set(class_ids)
-    if not wanted:
-        return
-    rows = await session.execute(OWNED_CLASS_IDS, {"class_ids": list(wanted), "user_id": user_id})
-    missing = sorted(str(class_id) for class_id in wanted - {row.id for row in rows})
-    if missing:
-        raise ClassNotFoundError(f"Class not found: {', '.join(missing)}.")
-
-
-# One batch of every owner's classes after ``after`` (the nil UUID: from the first) in id order, for
-# ``publish-state`` (primary key).
+# One batch of every owner's classes after ``after`` (the nil UUID: from the first) in id
+# order, for ``publish-state`` (primary key).
 CLASS_STATE_BATCH = (
     select(*CLASS_COLUMNS)
     .where(classes.c.id > bindparam("after", type_=UUID_TYPE))

@@ -14,6 +14,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -75,7 +76,7 @@ def _create_student_statement() -> Select[Any]:
             created_by_user_id=bindparam("user_id", type_=String),
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
-            version=1,
+            version=literal_column("1"),
         )
         .returning(students.c.id)
         .cte("new_student")

@@ -12,12 +12,20 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from common_core.events import ALL_TOPICS, EventEnvelope, parse_event_message
+from common_core.events import (
+    CHANGE_TOPICS,
+    STATE_TOPICS,
+    EventEnvelope,
+    parse_event_message,
+    parse_state_record,
+)
 
 
 @dataclass(frozen=True)
 class ConsumedEvent:
-    """One record from the broker, its envelope parsed as consumers parse it."""
+    """One record from the broker, its envelope parsed as consumers parse it: a change
+    topic's with ``parse_event_message``, a state topic's with ``parse_state_record``
+    (``envelope`` None: a tombstone)."""
 
     topic: str
     partition: int
@@ -25,7 +33,7 @@ class ConsumedEvent:
     timestamp_ms: int  # the producer's CreateTime
     key: bytes | None
     headers: dict[str, bytes]
-    envelope: EventEnvelope[Any]
+    envelope: EventEnvelope[Any]  # None only for a state topic's tombstone
 
     @classmethod
     def of(cls, record: ConsumerRecord[Any, Any]) -> ConsumedEvent:
@@ -36,14 +44,19 @@ class ConsumedEvent:
             timestamp_ms=record.timestamp,
             key=record.key,
             headers={name: value for name, value in record.headers},
-            envelope=parse_event_message(record.value),
+            envelope=(
+                parse_state_record(record.topic, record.key, record.value).envelope  # type: ignore[arg-type]
+                if record.topic in STATE_TOPICS
+                else parse_event_message(record.value)
+            ),
         )
 
 
 class EventCollector:
-    """A consumer without a group (no join delay) reading every topic from the beginning."""
+    """A consumer without a group (no join delay) reading ``topics`` (the change topics
+    unless told) from the beginning."""
 
-    def __init__(self, bootstrap: str, topics: Iterable[str] = ALL_TOPICS) -> None:
+    def __init__(self, bootstrap: str, topics: Iterable[str] = CHANGE_TOPICS) -> None:
         self._bootstrap = bootstrap
         self._topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
