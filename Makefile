@@ -12,14 +12,16 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help setup setup-uv setup-system setup-node lint test run clean
+.PHONY: help setup setup-uv setup-system setup-node lint test run reset clean
 
 help:
 	@echo "make setup  - install uv, postgresql, redis-server, wrk, node if missing; uv sync; npm ci (idempotent)"
 	@echo "make lint   - ruff check, ruff format --check, mypy (common_core, devstack, the service and its unit fakes)"
 	@echo "make test   - setup, lint, then the whole pytest suite"
-	@echo "make run    - start the devstack and serve the service locally (scripts/serve_local.sh)"
-	@echo "make clean  - remove caches and build artefacts (keeps .venv)"
+	@echo "make run    - start the devstack and serve the service locally (scripts/serve_local.sh);"
+	@echo "              PostgreSQL keeps its data in .devstack/ between runs"
+	@echo "make reset  - delete that data (.devstack/): the next make run starts empty"
+	@echo "make clean  - remove caches and build artefacts (keeps .venv and .devstack)"
 
 setup: setup-uv setup-system setup-node
 	$(UV) sync --all-packages --frozen
@@ -73,14 +75,20 @@ lint: setup
 test: setup lint
 	$(UV) run pytest
 
-# The venv's python directly: `uv run` would forward a terminal Ctrl-C a second time,
-# and a second SIGINT makes uvicorn skip its graceful shutdown.
+# The venv's python directly, not `uv run` (one process less between the terminal and the
+# service). PostgreSQL's data lives in .devstack/postgres-data (ignored by git) and is reused
+# by the next run, as compose's named volume is; `make reset` deletes it.
+DEVSTACK_DATA := $(CURDIR)/.devstack
 run: setup
 	PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv" \
+		HULEEDU_DEVSTACK_POSTGRES_DATA_DIR="$(DEVSTACK_DATA)/postgres-data" \
 		python -m huleedu_devstack run -- bash scripts/serve_local.sh
 
+reset:
+	rm -rf "$(DEVSTACK_DATA)"
+
 clean:
-	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .coverage .devstack build dist
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .coverage build dist
 	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 	find . -path ./.venv -prune -o -type d -name '*.egg-info' -prune -exec rm -rf {} +
 

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from services.class_management_service.config import Settings
+from services.class_management_service.config import AuthMode, Settings
 from services.class_management_service.logging_setup import configure_logging
 from services.class_management_service.migrations import upgrade_to_head
 from services.class_management_service.server import build_app
@@ -201,6 +201,7 @@ def _build(settings: Settings, env: dict[str, str]) -> Any:
 
 async def run(args: argparse.Namespace, database_url: str, redis_url: str, kafka: str) -> None:
     settings = Settings(
+        AUTH_MODE=AuthMode.TRUSTED_HEADER,  # requests carry X-User-ID
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         KAFKA_BOOTSTRAP_SERVERS=kafka,

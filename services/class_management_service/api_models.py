@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -20,10 +23,51 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import KEEP, Keep, Page
+from services.class_management_service.domain import KEEP, Keep, ListFilters, Page, SortKey
 
-ClassName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# Bidirectional overrides and isolates reorder what a reader sees ("evil\u202egpj.exe").
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _composed(value: object) -> object:
+    """Unicode NFC, trimmed: a composed and a decomposed "é" are one name (stored, compared,
+    searched alike). Before the length check, which then counts what is stored."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text (the message must not quote it)
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def _plain_text(value: str) -> str:
+    """Refuse control characters (Unicode Cc, NUL included) and bidirectional controls:
+    names and e-mails are shown to people, and must read as what they are."""
+    for position, character in enumerate(value):
+        if character in _BIDI_CONTROLS or unicodedata.category(character) == "Cc":
+            raise ValueError(
+                "must not contain control or bidirectional formatting characters"
+                f" (U+{ord(character):04X} at position {position})"
+            )
+    return value
+
+
+def _plain_input(value: object) -> object:
+    return _plain_text(value) if isinstance(value, str) else value
+
+
+# A class or person name: NFC, trimmed, 1-255 characters, plain text.
+DisplayName = Annotated[
+    str,
+    BeforeValidator(_composed),
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(_plain_text),
+]
+ClassName = DisplayName
+PersonName = DisplayName
+# Email validation normalises to NFC itself; plain text is checked first for one message.
+Email = Annotated[EmailStr, BeforeValidator(_plain_input)]
 MAX_IDS = 100
 
 # Validation stays at 1-10 free strings so that the service layer answers with its own
@@ -43,12 +87,6 @@ CourseCodes = Annotated[
 ]
 
 
-def _reject_nul(value: str | None) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,8 +94,6 @@ class _Body(BaseModel):
 class CreateClassRequest(_Body):
     name: ClassName
     course_codes: CourseCodes
-
-    _no_nul = field_validator("name")(_reject_nul)
 
 
 class _MergePatch(_Body):
@@ -86,15 +122,11 @@ class UpdateClassRequest(_MergePatch):
     name: ClassName | None = Field(default=None, description="Left out: unchanged.")
     course_codes: CourseCodes | None = Field(default=None, description="Left out: unchanged.")
 
-    _no_nul = field_validator("name")(_reject_nul)
-
 
 class PersonNameRequest(_Body):
     first_name: PersonName
     last_name: PersonName
     legal_full_name: PersonName | None = None
-
-    _no_nul = field_validator("first_name", "last_name", "legal_full_name")(_reject_nul)
 
     @model_validator(mode="after")
     def _default_legal_name_fits(self) -> PersonNameRequest:
@@ -114,7 +146,7 @@ class PersonNameRequest(_Body):
 
 class CreateStudentRequest(_Body):
     person_name: PersonNameRequest
-    email: EmailStr | None = None
+    email: Email | None = None
     class_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_IDS)
 
 
@@ -125,8 +157,6 @@ class PersonNamePatch(_MergePatch):
     first_name: PersonName | None = Field(default=None, description="Left out: unchanged.")
     last_name: PersonName | None = Field(default=None, description="Left out: unchanged.")
     legal_full_name: PersonName | None = Field(default=None, description="Left out: unchanged.")
-
-    _no_nul = field_validator("first_name", "last_name", "legal_full_name")(_reject_nul)
 
 
 class UpdateStudentRequest(_MergePatch):
@@ -139,7 +169,7 @@ class UpdateStudentRequest(_MergePatch):
     person_name: PersonNamePatch | None = Field(
         default=None, description="Only the name parts given change."
     )
-    email: EmailStr | None = Field(
+    email: Email | None = Field(
         default=None, description="Left out: unchanged; null: the e-mail address is removed."
     )
     add_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
@@ -151,11 +181,53 @@ class UpdateStudentRequest(_MergePatch):
         return self.email if "email" in self.model_fields_set else KEEP
 
 
-class ListClassesQuery(BaseModel):
+def _split_ids(value: object) -> object:
+    # ?ids=a,b,c (a repeated ?ids= is read the same way, every value split).
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [part.strip() for item in value for part in item.split(",")]
+    return value
+
+
+# A batch of ids in one query parameter: comma-separated UUIDs, at most MAX_IDS.
+IdList = Annotated[
+    tuple[uuid.UUID, ...],
+    BeforeValidator(_split_ids),
+    Field(min_length=1, max_length=MAX_IDS),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9a-fA-F-]{32,36}(,[0-9a-fA-F-]{32,36}){0,99}$",
+            "description": (
+                f"Comma-separated ids, at most {MAX_IDS}: only these are listed; ids of "
+                "missing resources or of other users' are simply absent."
+            ),
+        }
+    ),
+]
+SearchText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    Field(description="A case- and accent-insensitive substring (q=oberg finds Öberg)."),
+]
+
+
+class PageQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)
-    course_code: CourseCode | None = None
-    updated_since: datetime | None = None
+
+
+class _ListQuery(PageQuery):
+    """The filters and order shared by the class and the student list."""
+
+    q: SearchText | SkipJsonSchema[None] = None
+    ids: IdList | SkipJsonSchema[None] = None
+    updated_since: datetime | SkipJsonSchema[None] = Field(
+        default=None, description="Only what changed at or after this ISO 8601 date-time."
+    )
+
+    _plain_q = field_validator("q")(_plain_input)
 
     @field_validator("updated_since", mode="before")
     @classmethod
@@ -180,14 +252,30 @@ class ListClassesQuery(BaseModel):
         except OverflowError:
             raise ValueError("is out of range") from None
 
-
-class PageQuery(BaseModel):
-    limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
+    def filters(self, sort: SortKey) -> ListFilters:
+        return ListFilters(q=self.q, ids=self.ids, updated_since=self.updated_since, sort=sort)
 
 
-class ListStudentsQuery(PageQuery):
-    class_id: uuid.UUID | None = None
+_SORT_HELP = (
+    "Order: name, created_at or updated_at, descending with a leading '-'. Names sort in "
+    "Swedish order, case-insensitively; ties by id."
+)
+
+
+class ListClassesQuery(_ListQuery):
+    course_code: CourseCode | SkipJsonSchema[None] = None
+    sort: SortKey = Field(default="-created_at", description=_SORT_HELP)
+
+
+class ListStudentsQuery(_ListQuery):
+    class_id: uuid.UUID | SkipJsonSchema[None] = None
+    sort: SortKey = Field(
+        default="name", description=_SORT_HELP + " Students by last name, then first name."
+    )
+
+
+class StudentClassesQuery(PageQuery):
+    sort: SortKey = Field(default="-created_at", description=_SORT_HELP)
 
 
 class Pagination(BaseModel):
@@ -287,6 +375,24 @@ class EssayListResponse(_FromRecords):
     items_field = "essays"
 
     essays: list[EssayLinkResponse]
+    pagination: Pagination
+
+
+class EssayWriterStudent(BaseModel):
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+
+
+class EssayWriterResponse(_FromRecords):
+    """Which of the caller's students wrote an essay."""
+
+    essay_id: uuid.UUID
+    student_id: uuid.UUID
+    created_at: datetime
+    student: EssayWriterStudent
 
 
 class FieldError(BaseModel):

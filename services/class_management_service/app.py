@@ -8,8 +8,10 @@ from quart_dishka import QuartDishka
 from quart_schema import Info, QuartSchema
 
 from services.class_management_service.api.asyncapi_routes import asyncapi_bp
+from services.class_management_service.api.authentication import CallerAuthentication
+from services.class_management_service.api.body_limit import DrainRefusedBodies
 from services.class_management_service.api.class_routes import class_bp
-from services.class_management_service.api.health_routes import health_bp
+from services.class_management_service.api.health_routes import DELIVERY_REQUIRED, health_bp
 from services.class_management_service.api.openapi import ServiceOpenAPIProvider
 from services.class_management_service.api.problems import register_problem_handlers
 from services.class_management_service.api.request_context import (
@@ -18,11 +20,14 @@ from services.class_management_service.api.request_context import (
 )
 from services.class_management_service.api.responses import install_response_encoding
 from services.class_management_service.api.student_routes import student_bp
-from services.class_management_service.config import Settings
+from services.class_management_service.config import AuthMode, Settings
 from services.class_management_service.di import (
     InfrastructureProvider,
     RepositoryProvider,
     ServiceProvider,
+)
+from services.class_management_service.implementations.jwt_token_verifier_impl import (
+    JwtTokenVerifierImpl,
 )
 from services.class_management_service.startup_setup import register_lifecycle
 
@@ -33,10 +38,15 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     ``api=False`` leaves out the /v1 class and student API: only health and metrics are
     served (the ``relay`` command)."""
     settings = settings or Settings()
+    if api:
+        settings.require_token_keys()
     app = ServiceApp(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = settings.REQUEST_TIMEOUT_SECONDS
     app.config["REQUEST_TIMEOUT_SECONDS"] = settings.REQUEST_TIMEOUT_SECONDS
+    app.config[DELIVERY_REQUIRED] = not api  # the relay process exists to publish
+    app.asgi_app = DrainRefusedBodies(app.asgi_app, settings.REQUEST_TIMEOUT_SECONDS)  # type: ignore[method-assign]
+    app.config["AUTH_MODE"] = settings.AUTH_MODE  # the OpenAPI document describes it
     QuartSchema(
         app,
         info=Info(title="HuleEdu Class Management Service", version="1.0.0"),
@@ -54,7 +64,8 @@ def create_app(settings: Settings | None = None, *overrides: Provider, api: bool
     )
     install_response_encoding(app)  # after QuartSchema: wraps its make_response
     QuartDishka(app=app, container=container)
-    register_request_hooks(app)
+    verifier = JwtTokenVerifierImpl(settings) if settings.AUTH_MODE is AuthMode.JWT else None
+    register_request_hooks(app, CallerAuthentication(settings.AUTH_MODE, verifier))
     register_problem_handlers(app)
     register_lifecycle(app, container, settings)
     app.register_blueprint(health_bp)

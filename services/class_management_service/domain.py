@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, auto
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from common_core.events import EventEnvelope
 
@@ -89,6 +89,45 @@ class EssayLinkRecord:
     essay_id: uuid.UUID
     student_id: uuid.UUID
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StudentIdentityRecord:
+    """Who a student is, as the essay's writer shows it."""
+
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    legal_full_name: str
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EssayWriterRecord:
+    """Which student wrote an essay: the link, and the student."""
+
+    essay_id: uuid.UUID
+    student_id: uuid.UUID
+    created_at: datetime
+    student: StudentIdentityRecord
+
+
+# The orders of a class or student list: a field, descending with a leading "-". Names
+# sort in Swedish order (students by last name, then first name); ties by id.
+SortKey = Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """What a class or student list is narrowed to, and its order; None: not narrowed."""
+
+    q: str | None = None  # a case- and accent-insensitive substring of the names (or e-mail)
+    ids: tuple[uuid.UUID, ...] | None = None  # only these (others' or missing ids are absent)
+    updated_since: datetime | None = None
+    sort: SortKey | None = None  # None: the list's default order
+
+
+NO_FILTERS = ListFilters()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,10 @@ class ClassManagementError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers the problem response carries besides its body (none by default)."""
+        return {}
+
 
 class ValidationFailedError(ClassManagementError):
     code = "VALIDATION_ERROR"
@@ -64,6 +68,12 @@ class EssayAlreadyAssociatedError(ClassManagementError):
     title = "The essay belongs to another student"
 
 
+class EssayLinkNotFoundError(ClassManagementError):
+    code = "ESSAY_LINK_NOT_FOUND"
+    status = 404
+    title = "No such essay link"
+
+
 class VersionConflictError(ClassManagementError):
     code = "PRECONDITION_FAILED"
     status = 412
@@ -92,3 +102,59 @@ class MalformedJsonError(ClassManagementError):
     code = "MALFORMED_JSON"
     status = 400
     title = "Malformed JSON"
+
+
+class DuplicateHeaderError(ClassManagementError):
+    """A header that must appear once appeared more often: which one would count is
+    exactly what a smuggled identity or precondition relies on."""
+
+    code = "DUPLICATE_HEADER"
+    status = 400
+    title = "A header was sent more than once"
+
+
+class InvalidUserIdError(ClassManagementError):
+    code = "INVALID_USER_ID"
+    status = 400
+    title = "Invalid user id"
+
+
+class AuthenticationError(ClassManagementError):
+    """The caller is not proven: a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750), with
+    ``error="invalid_token"`` when a token was given."""
+
+    status = 401
+    token_given: ClassVar[bool] = True
+
+    def response_headers(self) -> dict[str, str]:
+        if not self.extra.get("challenge", True):
+            return {}  # trusted-header mode: there is no scheme to ask for
+        if not self.token_given:
+            return {"WWW-Authenticate": 'Bearer realm="huledu"'}
+        detail = self.detail.replace("\\", "").replace('"', "'")
+        return {
+            "WWW-Authenticate": (
+                f'Bearer realm="huledu", error="invalid_token", error_description="{detail}"'
+            )
+        }
+
+
+class AuthenticationRequiredError(AuthenticationError):
+    code = "AUTHENTICATION_REQUIRED"
+    title = "Authentication required"
+    token_given = False
+
+
+class InvalidTokenError(AuthenticationError):
+    code = "INVALID_TOKEN"
+    title = "Invalid token"
+
+
+class TokenExpiredError(AuthenticationError):
+    code = "TOKEN_EXPIRED"
+    title = "Token expired"
+
+
+class IdentityMismatchError(AuthenticationError):
+    code = "IDENTITY_MISMATCH"
+    title = "X-User-ID is not the token's subject"

@@ -1,4 +1,6 @@
-"""Logging: readable text by default, one JSON object per line with LOG_FORMAT=json."""
+"""Logging: readable text by default, one JSON object per line with LOG_FORMAT=json.
+
+Every line, tracebacks included, has the passwords of URLs in it masked."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.class_management_service.config import LogFormat, Settings
+from services.class_management_service.secrets_masking import mask_url_passwords
 
 _STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's copy of the message with ANSI colour escapes
 }
 
 
@@ -29,7 +33,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return mask_url_passwords(json.dumps(entry, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -42,7 +46,7 @@ class TextFormatter(logging.Formatter):
         user_id = getattr(record, "user_id", None)
         if correlation_id:
             line += f" correlation_id={correlation_id} user_id={user_id}"
-        return line
+        return mask_url_passwords(line)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -54,5 +58,9 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.LOG_LEVEL.upper())
     # Libraries speak only when something is wrong.
-    for noisy in ("aiokafka", "uvicorn.access", "sqlalchemy.engine", "asyncio"):
+    for noisy in ("uvicorn.access", "sqlalchemy.engine", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiokafka logs an ERROR on every reconnect attempt while the broker is down. The relay
+    # reports an outage itself (one WARNING when it starts, one INFO when it ends), and
+    # /healthz names it; every failure aiokafka raises reaches the relay as an exception.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

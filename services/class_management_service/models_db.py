@@ -40,6 +40,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Names sort in Swedish order whatever the database's locale: the name columns' collation is
+# this ICU one (migration 0004).
+NAME_COLLATION = "sv-x-icu"
+SortedName = String(255, collation=NAME_COLLATION)
+# What ``q`` searches in a student (migration 0004's immutable SQL function).
+STUDENT_SEARCH_TEXT = "student_search_text(first_name, last_name, legal_full_name, email)"
+
+
 def _enum_values(enum_cls: type[Any]) -> list[str]:
     return [member.value for member in enum_cls]
 
@@ -86,7 +94,18 @@ class_student_association = Table(
 
 class UserClass(Base):
     __tablename__ = "classes"
-    __table_args__ = (Index("ix_classes_owner_created_at", "created_by_user_id", "created_at"),)
+    # Migration 0004: the list's sorts (owner first, then the order, then id) and ``q``.
+    __table_args__ = (
+        Index("ix_classes_owner_created_at", "created_by_user_id", "created_at", "id"),
+        Index("ix_classes_owner_updated_at", "created_by_user_id", "updated_at", "id"),
+        Index("ix_classes_owner_name", "created_by_user_id", "name", "id"),
+        Index(
+            "ix_classes_name_search",
+            text("search_folded(name)"),
+            postgresql_using="gin",
+            postgresql_ops={"search_folded(name)": "gin_trgm_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -103,11 +122,20 @@ class Student(Base):
     __tablename__ = "students"
     __table_args__ = (
         UniqueConstraint("created_by_user_id", "email", name="uq_students_owner_email"),
+        Index("ix_students_owner_created_at", "created_by_user_id", "created_at", "id"),
+        Index("ix_students_owner_updated_at", "created_by_user_id", "updated_at", "id"),
+        Index("ix_students_owner_name", "created_by_user_id", "last_name", "first_name", "id"),
+        Index(
+            "ix_students_search",
+            text(STUDENT_SEARCH_TEXT),
+            postgresql_using="gin",
+            postgresql_ops={STUDENT_SEARCH_TEXT: "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    first_name: Mapped[str] = mapped_column(String(255))
-    last_name: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str] = mapped_column(SortedName)
+    last_name: Mapped[str] = mapped_column(SortedName)
     legal_full_name: Mapped[str] = mapped_column(String(511))
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_by_user_id: Mapped[str] = mapped_column(String(255), index=True)

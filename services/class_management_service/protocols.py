@@ -10,13 +10,17 @@ from typing import Protocol
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
+    NO_FILTERS,
     ClaimResult,
     ClassRecord,
     EssayLinkRecord,
+    EssayWriterRecord,
+    ListFilters,
     OutboxEntry,
     OutboxMessage,
     Page,
     RosterEntryRecord,
+    SortKey,
     StoredResponse,
     StudentChanges,
     StudentRecord,
@@ -43,6 +47,12 @@ class AnnouncerProtocol(Protocol):
 
     def essay_linked(self, link: EssayLinkRecord) -> OutboxEntry:
         """The row announcing a new essay link."""
+        ...
+
+    def essay_unlinked(
+        self, essay_id: uuid.UUID, student_id: uuid.UUID, at: datetime
+    ) -> OutboxEntry:
+        """The row announcing that the essay's link to the student was removed at ``at``."""
         ...
 
     def state(self, record: ClassRecord | StudentRecord) -> OutboxEntry:
@@ -79,9 +89,10 @@ class ClassRepositoryProtocol(Protocol):
         limit: int,
         offset: int,
         course_code: CourseCode | None = None,
-        updated_since: datetime | None = None,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[ClassRecord]:
-        """The owner's classes, newest first."""
+        """The owner's classes as ``filters`` narrow and sort them (newest first unless
+        ``filters.sort`` says otherwise)."""
         ...
 
     async def update_class(
@@ -140,9 +151,16 @@ class ClassRepositoryProtocol(Protocol):
         ...
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[StudentRecord]:
-        """The owner's students (optionally of one class), by name."""
+        """The owner's students (optionally of one class) as ``filters`` narrow and sort
+        them (by name unless ``filters.sort`` says otherwise)."""
         ...
 
     async def update_student(
@@ -189,9 +207,35 @@ class ClassRepositoryProtocol(Protocol):
         ...
 
     async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord] | None:
-        """The student's essay links, oldest first; None when the student is not found."""
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[EssayLinkRecord] | None:
+        """A page of the student's essay links, oldest first; None when the student is not
+        found."""
+        ...
+
+    async def list_student_classes(
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int, sort: SortKey
+    ) -> Page[ClassRecord] | None:
+        """A page of the classes the student is in; None when the student is not found."""
+        ...
+
+    async def unlink_essay(
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
+    ) -> bool:
+        """Remove the essay's link to the student and write its ``essay_unlinked`` row;
+        False when the student (of the owner's) has no such link."""
+        ...
+
+    async def get_essay_writer(
+        self, *, user_id: str, essay_id: uuid.UUID
+    ) -> EssayWriterRecord | None:
+        """The essay's link with its student, or None unless one of the owner's students
+        wrote it."""
         ...
 
     async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
@@ -218,6 +262,24 @@ class OutboxWakerProtocol(Protocol):
     """Tells the relays (this process's and other replicas') that rows were committed."""
 
     async def wake(self) -> None: ...
+
+
+class EventDeliveryHealthProtocol(Protocol):
+    """What health and metrics read about event delivery: the broker and the outbox relay."""
+
+    async def check_broker(self) -> None:
+        """Return once the broker answers; raise when it does not (callers bound the wait)."""
+        ...
+
+    def relay_problem(self) -> str | None:
+        """Why the relay is not delivering (not running, or its last pass failed); None when
+        it is."""
+        ...
+
+    async def outbox_backlog(self) -> tuple[int, float]:
+        """Pending outbox rows and the age in seconds of the oldest; raises when the database
+        cannot be reached."""
+        ...
 
 
 class IdempotencyStoreProtocol(Protocol):
@@ -268,9 +330,10 @@ class ClassManagementServiceProtocol(Protocol):
         limit: int,
         offset: int,
         course_code: CourseCode | None,
-        updated_since: datetime | None,
+        filters: ListFilters,
     ) -> Page[ClassRecord]:
-        """The caller's classes, newest first."""
+        """The caller's classes as ``filters`` narrow and sort them (newest first by
+        default)."""
         ...
 
     async def update_class(
@@ -323,9 +386,16 @@ class ClassManagementServiceProtocol(Protocol):
         ...
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters,
     ) -> Page[StudentRecord]:
-        """The caller's students, optionally of one class (ClassNotFoundError if not theirs)."""
+        """The caller's students, optionally of one class (ClassNotFoundError if not
+        theirs), as ``filters`` narrow and sort them (by name by default)."""
         ...
 
     async def update_student(
@@ -370,7 +440,37 @@ class ClassManagementServiceProtocol(Protocol):
         ...
 
     async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord]:
-        """The student's essays; raises StudentNotFoundError."""
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[EssayLinkRecord]:
+        """A page of the student's essays, oldest first; raises StudentNotFoundError."""
+        ...
+
+    async def list_student_classes(
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int, sort: SortKey
+    ) -> Page[ClassRecord]:
+        """A page of the student's classes; raises StudentNotFoundError."""
+        ...
+
+    async def unlink_essay(
+        self, *, user_id: str, correlation_id: uuid.UUID, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> None:
+        """Unlink the essay from the student (an EssayUnlinkedV1 event); raises
+        EssayLinkNotFoundError when the caller's student has no such link."""
+        ...
+
+    async def get_essay_writer(self, *, user_id: str, essay_id: uuid.UUID) -> EssayWriterRecord:
+        """Which of the caller's students wrote the essay; raises EssayLinkNotFoundError."""
+        ...
+
+
+class TokenVerifierProtocol(Protocol):
+    """Checks a bearer token the gateway issued and says whom it names."""
+
+    def verify(self, token: str) -> str:
+        """The token's ``sub`` claim, as it is (the caller checks it as a user id).
+
+        Raises TokenExpiredError for an expired token and InvalidTokenError for any other
+        token that is not well-formed, validly signed with an allowed algorithm, meant for
+        this audience and issuer, and current.
+        """
         ...

@@ -13,6 +13,9 @@ docs/performance.md for the numbers behind it.
 from __future__ import annotations
 
 import gc
+import logging
+import signal
+from types import FrameType
 
 import uvicorn
 from quart import Quart
@@ -20,6 +23,29 @@ from quart import Quart
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
 from services.class_management_service.logging_setup import configure_logging
+
+logger = logging.getLogger(__name__)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, where every stop signal means the same graceful shutdown.
+
+    A terminal's Ctrl-C reaches every process of its foreground group (``make``, the
+    devstack, the service), and a launcher may forward it once more; an impatient operator
+    presses it twice. Plain uvicorn takes a second SIGINT as "force exit": it skips the
+    lifespan shutdown (the app's relay, producer and engine are never closed), and the
+    event loop then cancels the lifespan task mid-flight (``Exception in 'lifespan'
+    protocol``, a CancelledError traceback). It also re-raises the signal after a graceful
+    shutdown, which for SIGINT is a KeyboardInterrupt traceback. Here SIGINT and SIGTERM
+    (``docker stop``), once or many times, start one graceful shutdown, bounded by
+    ``timeout_graceful_shutdown`` and the app's own shutdown bounds, and the process then
+    exits 0.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            logger.info("%s received: stopping gracefully", signal.Signals(sig).name)
+        self.should_exit = True
 
 
 def build_app(settings: Settings, *, api: bool = True) -> Quart:
@@ -49,9 +75,12 @@ def relay(settings: Settings | None = None) -> None:
     _run((settings or Settings()).model_copy(update={"RELAY_ENABLED": True}), api=False)
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def _run(settings: Settings, *, api: bool) -> None:
     configure_logging(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         build_app(settings, api=api),
         host=settings.HOST,
         port=settings.PORT,
@@ -61,5 +90,10 @@ def _run(settings: Settings, *, api: bool) -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        # Longer than a gateway's or load balancer's idle timeout (commonly 60 s): with
+        # uvicorn's 5 s a client that reuses a connection just as the server closes it gets a
+        # reset instead of an answer (seen as httpx.ReadError on a busy machine).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=10,
     )
+    GracefulServer(config).run()

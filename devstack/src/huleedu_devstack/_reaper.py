@@ -1,4 +1,5 @@
-"""Watchdog for one LocalStack, run as ``python -I -S _reaper.py ROOT`` with stdin a pipe.
+"""Watchdog for one LocalStack, run as ``python -I -S _reaper.py ROOT PGDATA`` with stdin a
+pipe (PGDATA: PostgreSQL's data dir, under ROOT unless the stack keeps it elsewhere).
 
 The owning process keeps the pipe's write end open. When it dies in any way
 (SIGKILL, os._exit, a crash) without stopping the stack, stdin reaches EOF and
@@ -36,7 +37,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import _procs  # type: ignore[import-not-found]
 
-    postmaster = _procs.read_postmaster_pid(root / "postgres" / "data")
+    data = Path(sys.argv[2]) if len(sys.argv) > 2 else root / "postgres" / "data"
+    postmaster = _procs.read_postmaster_pid(data)
     _procs.kill_tree_under(root, postmaster)
     shutil.rmtree(root, ignore_errors=True)
 

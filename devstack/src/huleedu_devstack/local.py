@@ -42,6 +42,8 @@ SETUP_HINT = "run `make setup` (it installs postgresql and redis-server and sync
 PG_BINDIR_ENV = "HULEEDU_DEVSTACK_PG_BINDIR"
 #: Optional override of where LocalStack makes its temp dir (see default_base_dir()).
 BASE_DIR_ENV = "HULEEDU_DEVSTACK_BASE_DIR"
+#: Optional: keep PostgreSQL's data in this directory, across stacks (``make run``).
+POSTGRES_DATA_DIR_ENV = "HULEEDU_DEVSTACK_POSTGRES_DATA_DIR"
 _SHM = "/dev/shm"
 _SHM_MIN_FREE = 1 << 30
 
@@ -214,9 +216,16 @@ class LocalStack(StartStopContext):
         startup_timeout: float = 60.0,
         binaries: LocalBinaries | None = None,
         postgres_settings: Mapping[str, str] | None = None,
+        postgres_data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         """``postgres_settings``: extra ``postgresql.conf`` settings, e.g.
-        ``{"shared_preload_libraries": "pg_stat_statements"}`` (values are quoted here)."""
+        ``{"shared_preload_libraries": "pg_stat_statements"}`` (values are quoted here).
+
+        ``postgres_data_dir`` (default: $HULEEDU_DEVSTACK_POSTGRES_DATA_DIR): keep
+        PostgreSQL's data there instead of in the temp dir. It is created on the first
+        start and reused by later ones (whatever port they get); ``stop()`` leaves it."""
+        data_dir = postgres_data_dir or os.environ.get(POSTGRES_DATA_DIR_ENV) or None
+        self._persistent_pg_data = Path(data_dir).resolve() if data_dir else None
         self._base_dir = base_dir
         self._postgres_settings = dict(postgres_settings or {})
         self._timeout = startup_timeout
@@ -303,7 +312,8 @@ class LocalStack(StartStopContext):
                 # redis and tansu start in the background while initdb runs.
                 self._spawn("redis")
                 self._spawn("kafka")
-                self._initdb()
+                if not self._reuse_persistent_data():
+                    self._initdb()
                 self._start_postgres()
                 self._wait_ready("redis")
                 self._wait_ready("kafka")
@@ -395,7 +405,24 @@ class LocalStack(StartStopContext):
 
     @property
     def _pg_data(self) -> Path:
+        if self._persistent_pg_data is not None:
+            return self._persistent_pg_data
         return self.root / "postgres" / "data"
+
+    def _reuse_persistent_data(self) -> bool:
+        """True when a persistent data dir holds a cluster to start; otherwise prepare it
+        (empty, owned by the user PostgreSQL runs as) for initdb."""
+        data = self._persistent_pg_data
+        if data is None:
+            return False
+        if (data / "PG_VERSION").is_file():
+            return True
+        if data.exists():
+            shutil.rmtree(data)  # an initdb that did not finish
+        data.mkdir(parents=True, mode=0o700)
+        if self._pg_ids is not None:
+            os.chown(data, *self._pg_ids)
+        return False
 
     def _prepare_postgres_user(self) -> None:
         """As root, PostgreSQL must run as the ``postgres`` user (initdb refuses root)."""
@@ -419,7 +446,7 @@ class LocalStack(StartStopContext):
     def _start_reaper(self) -> None:
         script = Path(__file__).with_name("_reaper.py")
         self._reaper = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(script), str(self.root)],
+            [sys.executable, "-I", "-S", str(script), str(self.root), str(self._pg_data)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -497,6 +524,8 @@ class LocalStack(StartStopContext):
             )
         log = self.log_path("postgres")
         args = ["-D", str(self._pg_data), "-l", str(log), "-w", "-t", str(int(self._timeout))]
+        # This stack's port and socket dir, also for a data dir an earlier stack made.
+        args += ["-o", f"-p {port} -k '{self.root / 'postgres'}'"]
         code = self._run_pg("pg_ctl", [*args, "start"], "pg_ctl.log", self._timeout + 15)
         if code != 0:
             raise ComponentStartError(
@@ -519,6 +548,7 @@ class LocalStack(StartStopContext):
                 _procs.signal_pids([pid], signal.SIGKILL)
                 _procs.wait_pids_gone([pid], 5.0)
         leftovers = _procs.pids_with_cwd_under(self.root / "postgres")
+        leftovers += _procs.pids_with_cwd_under(self._pg_data)
         if leftovers:
             _procs.signal_pids(leftovers, signal.SIGKILL)
             _procs.wait_pids_gone(leftovers, 5.0)

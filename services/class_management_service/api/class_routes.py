@@ -16,6 +16,7 @@ from services.class_management_service.api_models import (
     ClassListResponse,
     ClassResponse,
     CreateClassRequest,
+    EssayWriterResponse,
     ListClassesQuery,
     PageQuery,
     RosterResponse,
@@ -62,9 +63,21 @@ async def list_classes(query_args: ListClassesQuery, service: Service) -> ClassL
         limit=query_args.limit,
         offset=query_args.offset,
         course_code=query_args.course_code,
-        updated_since=query_args.updated_since,
+        filters=query_args.filters(query_args.sort),
     )
     return ClassListResponse.of(page)
+
+
+@class_bp.get("/essays/<essay_id>")
+@documented(404)
+@validate_response(EssayWriterResponse, 200)
+@inject
+async def get_essay_writer(essay_id: str, service: Service) -> EssayWriterResponse:
+    """Which of the caller's students wrote the essay (404 unless one of them did)."""
+    writer = await service.get_essay_writer(
+        user_id=current_context().user_id, essay_id=parse_uuid(essay_id, "essay_id")
+    )
+    return EssayWriterResponse.of(writer)
 
 
 @class_bp.get("/<class_id>")

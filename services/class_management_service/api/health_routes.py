@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from dishka import FromDishka
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from quart import Blueprint, Response
+from quart import Blueprint, Response, current_app
 from quart_dishka import inject
 from quart_schema import hide, validate_response
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service import metrics
 from services.class_management_service.api_models import DependencyHealth, HealthResponse
 from services.class_management_service.config import Settings
-from services.class_management_service.implementations.kafka_event_publisher_impl import (
-    KafkaEventPublisherImpl,
-)
-from services.class_management_service.implementations.outbox_relay import OutboxRelay
+from services.class_management_service.di import ping_database
+from services.class_management_service.protocols import EventDeliveryHealthProtocol
 
 logger = logging.getLogger(__name__)
 health_bp = Blueprint("health", __name__)
 CHECK_TIMEOUT_SECONDS = 2.0
+#: app.config key: True in the ``relay`` process, whose /healthz fails when it cannot publish.
+DELIVERY_REQUIRED = "EVENT_DELIVERY_REQUIRED"
 
 
-async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str, DependencyHealth]:
+async def _check(name: str, probe: Awaitable[object]) -> tuple[str, DependencyHealth]:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
         return name, DependencyHealth(status="ok")
     except Exception as error:  # a health check reports every failure, whatever its kind
         return name, DependencyHealth(
@@ -37,18 +37,10 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
         )
 
 
-async def _ping_postgres(engine: AsyncEngine) -> None:
-    # AUTOCOMMIT: one round trip, not BEGIN, SELECT 1 and ROLLBACK.
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("SELECT 1"))
-
-
-async def _relay_state(relay: OutboxRelay) -> None:
-    if not relay.running:
-        raise RuntimeError("the outbox relay is not running")
-    if relay.last_error:
-        raise RuntimeError(relay.last_error)
+async def _relay_state(delivery: EventDeliveryHealthProtocol) -> None:
+    problem = delivery.relay_problem()
+    if problem:
+        raise RuntimeError(problem)
 
 
 @health_bp.get("/healthz")
@@ -58,15 +50,17 @@ async def _relay_state(relay: OutboxRelay) -> None:
 async def healthz(
     engine: FromDishka[AsyncEngine],
     redis: FromDishka[Redis],
-    publisher: FromDishka[KafkaEventPublisherImpl],
-    relay: FromDishka[OutboxRelay],
+    delivery: FromDishka[EventDeliveryHealthProtocol],
     settings: FromDishka[Settings],
 ) -> tuple[HealthResponse, int]:
-    """200 when every dependency this replica needs is healthy (Redis may be degraded);
-    503 naming what is not."""
-    checks = [_check("postgres", _ping_postgres(engine)), _check("redis", redis.ping())]
+    """503 only when this replica cannot do its job: PostgreSQL down (and, in the ``relay``
+    process, Kafka or the relay down). Otherwise 200, ``degraded`` naming what is down."""
+    checks = [_check("postgres", ping_database(engine)), _check("redis", redis.ping())]
     if settings.RELAY_ENABLED:
-        checks += [_check("kafka", publisher.check()), _check("relay", _relay_state(relay))]
+        checks += [
+            _check("kafka", delivery.check_broker()),
+            _check("relay", _relay_state(delivery)),
+        ]
     results = dict(await asyncio.gather(*checks))
     if not settings.RELAY_ENABLED:
         # This replica never starts the producer or the relay: checking them would make an
@@ -77,19 +71,20 @@ async def healthz(
     if results["redis"].status != "ok":
         # Redis only speeds the relay up; the service keeps working without it.
         results["redis"] = DependencyHealth(status="degraded", detail=results["redis"].detail)
-    # "degraded" and "disabled" do not fail the check: requests are served without them.
-    # A 503 for a Redis outage would make the image's HEALTHCHECK (and any readiness probe)
-    # take every replica out of service for a dependency that no request needs.
-    failing = [
-        name
-        for name, health in results.items()
-        if health.status not in ("ok", "degraded", "disabled")
-    ]
-    if not failing:
-        degraded = any(health.status == "degraded" for health in results.values())
-        return HealthResponse(status="degraded" if degraded else "ok", dependencies=results), 200
-    status = "unhealthy" if "postgres" in failing else "degraded"
-    return HealthResponse(status=status, dependencies=results), 503
+    # A 503 takes the replica out of a load balancer (and fails the image's HEALTHCHECK).
+    # Requests need only PostgreSQL: with Kafka or the relay down, writes still succeed
+    # into the outbox and their events wait there. Failing every replica over a broker
+    # outage would turn a delay of events into a full outage. The relay process exists to
+    # publish: its health fails without them.
+    required = {"postgres"}
+    if current_app.config.get(DELIVERY_REQUIRED):
+        required |= {"kafka", "relay"}
+    down = {name for name, health in results.items() if health.status == "down"}
+    if "postgres" in down:
+        return HealthResponse(status="unhealthy", dependencies=results), 503
+    degraded = down or any(health.status == "degraded" for health in results.values())
+    status = "degraded" if degraded else "ok"
+    return HealthResponse(status=status, dependencies=results), 503 if down & required else 200
 
 
 @health_bp.get("/healthz/live")
@@ -102,9 +97,9 @@ async def liveness() -> dict[str, str]:
 @health_bp.get("/metrics")
 @hide
 @inject
-async def prometheus_metrics(relay: FromDishka[OutboxRelay]) -> Response:
+async def prometheus_metrics(delivery: FromDishka[EventDeliveryHealthProtocol]) -> Response:
     try:
-        depth, oldest_age = await asyncio.wait_for(relay.pending_stats(), CHECK_TIMEOUT_SECONDS)
+        depth, oldest_age = await asyncio.wait_for(delivery.outbox_backlog(), CHECK_TIMEOUT_SECONDS)
         metrics.OUTBOX_DEPTH.set(depth)
         metrics.OUTBOX_OLDEST_AGE.set(oldest_age)
     except Exception as error:  # metrics stay servable while the database is down

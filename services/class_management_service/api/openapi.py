@@ -20,8 +20,12 @@ from quart_schema.typing import Model
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, UnicodeConverter
 
+from services.class_management_service.api.authentication import USER_HEADER
 from services.class_management_service.api.problems import PROBLEM_CONTENT_TYPE
 from services.class_management_service.api_models import ProblemResponse, UserHeaders
+from services.class_management_service.config import AuthMode
+
+BEARER_SCHEME = "bearerAuth"
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
@@ -45,6 +49,35 @@ def documented(*problem_statuses: int) -> Callable[[ViewT], ViewT]:
 
 class ServiceOpenAPIProvider(OpenAPIProvider):
     """quart-schema's provider with the service's real media types, statuses and formats."""
+
+    def schema(self) -> dict[str, Any]:
+        """Authentication as the app is configured (api/authentication.py).
+
+        jwt mode: the bearer scheme, required by every /v1 operation, and X-User-ID
+        optional (when sent, it must be the token's sub). trusted-header mode: X-User-ID
+        required, as the routes document it.
+        """
+        document = super().schema()
+        if self._app.config.get("AUTH_MODE") != AuthMode.JWT:
+            return document
+        document["components"]["securitySchemes"] = {
+            BEARER_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "The gateway's token: aud, exp and a sub naming the caller.",
+            }
+        }
+        for path, item in document["paths"].items():
+            if not path.startswith("/v1/"):
+                continue
+            for operation in item.values():
+                operation["security"] = [{BEARER_SCHEME: []}]
+                for parameter in operation.get("parameters", ()):
+                    if parameter.get("in") == "header" and parameter["name"] == USER_HEADER:
+                        parameter["required"] = False
+                        parameter["description"] = "Optional; when sent, the token's sub."
+        return document
 
     def build_response_object(
         self, model: type[Model], headers_model: type[Model] | None

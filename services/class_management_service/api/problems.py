@@ -44,6 +44,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    g.problem_code = code  # for the request's access log line
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
         "title": title,
@@ -72,7 +73,14 @@ def register_problem_handlers(app: Quart) -> None:
     @app.errorhandler(ClassManagementError)
     async def _domain_error(error: ClassManagementError) -> Response:
         errors = error.errors if isinstance(error, ValidationFailedError) else None
-        return problem_response(error.status, error.code, error.title, error.detail, errors)
+        return problem_response(
+            error.status,
+            error.code,
+            error.title,
+            error.detail,
+            errors,
+            headers=error.response_headers(),
+        )
 
     @app.errorhandler(RequestSchemaValidationError)
     async def _schema_error(error: RequestSchemaValidationError) -> Response:

@@ -10,20 +10,40 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from prometheus_client import Counter, Histogram
-from quart import Quart, Request, Response, g, request
+from quart import Quart, Request, Response, current_app, g, request
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Rule
 
 from services.class_management_service import metrics
+from services.class_management_service.api.authentication import (
+    AUTHORIZATION_HEADER,
+    USER_HEADER,
+    CallerAuthentication,
+)
 from services.class_management_service.api.problems import problem_response
 from services.class_management_service.exceptions import (
     DependencyUnavailableError,
+    DuplicateHeaderError,
     MalformedJsonError,
 )
 
 logger = logging.getLogger("services.class_management_service.access")
 
-USER_HEADER = "X-User-ID"
 CORRELATION_HEADER = "X-Correlation-ID"
-MAX_USER_ID_LENGTH = 255
+# Headers a request may carry once: with two, which one counts differs between the gateway,
+# proxies and this service, which is how identities and preconditions get smuggled.
+SINGLE_HEADERS = {
+    name.lower(): name
+    for name in (
+        USER_HEADER,
+        AUTHORIZATION_HEADER,
+        CORRELATION_HEADER,
+        "If-Match",
+        "If-None-Match",
+        "Idempotency-Key",
+    )
+}
 _JSON_TYPES = ("application/json", "application/problem+json")
 _T = TypeVar("_T")
 
@@ -95,7 +115,7 @@ def _metrics_for(method: str, rule: str, status: int) -> _RequestMetrics:
     return children
 
 
-def register_request_hooks(app: Quart) -> None:
+def register_request_hooks(app: Quart, authentication: CallerAuthentication) -> None:
     @app.before_request
     async def _open_request() -> Response | None:
         state = unproxied(g)
@@ -103,6 +123,10 @@ def register_request_hooks(app: Quart) -> None:
         state.started = time.perf_counter()
         state.user_id = None
         headers = current.headers
+        repeated = _repeated_header(headers)
+        if repeated is not None:
+            state.correlation_id = uuid.uuid4()
+            raise DuplicateHeaderError(f"{repeated} may be sent only once.")
         raw_correlation = headers.get(CORRELATION_HEADER)
         try:
             # Absent means "make one"; present but empty is as invalid as any non-UUID.
@@ -119,19 +143,7 @@ def register_request_hooks(app: Quart) -> None:
             )
         if not current.path.startswith("/v1/"):
             return None
-        user_id = (headers.get(USER_HEADER) or "").strip()
-        if not user_id:
-            return problem_response(
-                401, "UNAUTHORIZED", "Unauthorized", f"The {USER_HEADER} header is required."
-            )
-        if len(user_id) > MAX_USER_ID_LENGTH or not user_id.isprintable():
-            return problem_response(
-                400,
-                "INVALID_USER_ID",
-                "Invalid user id",
-                f"{USER_HEADER} must be at most {MAX_USER_ID_LENGTH} printable characters.",
-            )
-        state.user_id = user_id
+        state.user_id = authentication.caller(headers)
         if current.method in ("POST", "PUT", "PATCH") and await _has_body(current):
             if current.mimetype not in _JSON_TYPES:
                 return problem_response(
@@ -147,31 +159,66 @@ def register_request_hooks(app: Quart) -> None:
         state = unproxied(g)
         current = unproxied(request)
         correlation_id = str(getattr(state, "correlation_id", ""))
-        response.headers[CORRELATION_HEADER] = correlation_id
-        url_rule = current.url_rule
-        rule = url_rule.rule if url_rule is not None else "<unmatched>"
+        response_headers = response.headers
+        response_headers[CORRELATION_HEADER] = correlation_id
+        # Responses name children and their e-mail addresses: never kept by a cache, never
+        # sniffed into another content type.
+        response_headers["Cache-Control"] = "no-store"
+        response_headers["X-Content-Type-Options"] = "nosniff"
+        rule = _route_label(current)
         method = current.method
         status = response.status_code
         elapsed = time.perf_counter() - getattr(state, "started", time.perf_counter())
         requests_total, duration = _metrics_for(method, rule, status)
         requests_total.inc()
         duration.observe(elapsed)
+        code = getattr(state, "problem_code", None) if status >= 400 else None
         logger.info(
-            "%s %s %s %.1fms",
+            "%s %s %s%s %.1fms",
             method,
             rule,
             status,
+            f" {code}" if code else "",
             elapsed * 1000,
             extra={
                 "method": method,
                 "route": rule,
                 "status": status,
+                "code": code,
                 "duration_ms": round(elapsed * 1000, 2),
                 "correlation_id": correlation_id,
                 "user_id": getattr(state, "user_id", None),
             },
         )
         return response
+
+
+def _route_label(current: Request) -> str:
+    """The route template that metrics and logs name a request by: one per route whatever
+    the trailing slash, and the route of a known path even when its method is not allowed."""
+    url_rule: Rule | None = current.url_rule
+    error = current.routing_exception
+    if url_rule is None and isinstance(error, MethodNotAllowed) and error.valid_methods:
+        try:
+            url_rule, _ = current_app.create_url_adapter(current).match(  # type: ignore[union-attr]
+                current.path, method=next(iter(error.valid_methods)), return_rule=True
+            )
+        except HTTPException:
+            url_rule = None
+    if url_rule is None:
+        return "<unmatched>"
+    return url_rule.rule.rstrip("/") or "/"
+
+
+def _repeated_header(headers: Headers) -> str | None:
+    """The first of SINGLE_HEADERS that the request carries more than once, if any."""
+    seen: set[str] = set()
+    for name in headers.keys(lower=True):
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                return SINGLE_HEADERS[name]
+            seen.add(name)
+    return None
 
 
 async def _has_body(current: Request) -> bool:

@@ -13,11 +13,14 @@ from services.class_management_service.api.openapi import documented
 from services.class_management_service.api.path_params import parse_uuid
 from services.class_management_service.api.request_context import current_context
 from services.class_management_service.api_models import (
+    ClassListResponse,
     CreateStudentRequest,
     EssayLinkResponse,
     EssayListResponse,
     ListStudentsQuery,
+    PageQuery,
     PersonNamePatch,
+    StudentClassesQuery,
     StudentListResponse,
     StudentResponse,
     UpdateStudentRequest,
@@ -65,6 +68,7 @@ async def list_students(query_args: ListStudentsQuery, service: Service) -> Stud
         class_id=query_args.class_id,
         limit=query_args.limit,
         offset=query_args.offset,
+        filters=query_args.filters(query_args.sort),
     )
     return StudentListResponse.of(page)
 
@@ -141,12 +145,52 @@ async def associate_essay(
     return EssayLinkResponse.of(link), 201 if created else 200
 
 
+@student_bp.delete("/<student_id>/essays/<essay_id>")
+@documented(404)
+@inject
+async def unlink_essay(student_id: str, essay_id: str, service: Service) -> Response:
+    """Unlink the essay from the student (404 when the student has no such link)."""
+    context = current_context()
+    await service.unlink_essay(
+        user_id=context.user_id,
+        correlation_id=context.correlation_id,
+        student_id=parse_uuid(student_id, "student_id"),
+        essay_id=parse_uuid(essay_id, "essay_id"),
+    )
+    return Response(status=204)
+
+
 @student_bp.get("/<student_id>/essays")
 @documented(404)
+@validate_querystring(PageQuery)
 @validate_response(EssayListResponse, 200)
 @inject
-async def list_student_essays(student_id: str, service: Service) -> EssayListResponse:
-    links = await service.list_student_essays(
-        user_id=current_context().user_id, student_id=parse_uuid(student_id, "student_id")
+async def list_student_essays(
+    student_id: str, query_args: PageQuery, service: Service
+) -> EssayListResponse:
+    page = await service.list_student_essays(
+        user_id=current_context().user_id,
+        student_id=parse_uuid(student_id, "student_id"),
+        limit=query_args.limit,
+        offset=query_args.offset,
     )
-    return EssayListResponse.of(links)
+    return EssayListResponse.of(page)
+
+
+@student_bp.get("/<student_id>/classes")
+@documented(404)
+@validate_querystring(StudentClassesQuery)
+@validate_response(ClassListResponse, 200)
+@inject
+async def list_student_classes(
+    student_id: str, query_args: StudentClassesQuery, service: Service
+) -> ClassListResponse:
+    """The classes the student is in, as the class list shows them."""
+    page = await service.list_student_classes(
+        user_id=current_context().user_id,
+        student_id=parse_uuid(student_id, "student_id"),
+        limit=query_args.limit,
+        offset=query_args.offset,
+        sort=query_args.sort,
+    )
+    return ClassListResponse.of(page)

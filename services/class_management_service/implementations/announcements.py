@@ -11,6 +11,7 @@ are those the database holds.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from common_core.enums import ClassStatus
@@ -23,6 +24,7 @@ from common_core.events import (
     ClassStateV1,
     ClassUpdatedV1,
     EssayLinkedV1,
+    EssayUnlinkedV1,
     StudentCreatedV1,
     StudentDeletedV1,
     StudentPreviousV1,
@@ -157,5 +159,15 @@ class Announcements:
                 student_id=link.student_id,
                 user_id=self._user_id,
                 linked_at=link.created_at,
+            )
+        )
+
+    def essay_unlinked(
+        self, essay_id: uuid.UUID, student_id: uuid.UUID, at: datetime
+    ) -> OutboxEntry:
+        """The row announcing that the essay's link to the student was removed at ``at``."""
+        return self._entry(
+            EssayUnlinkedV1(
+                essay_id=essay_id, student_id=student_id, user_id=self._user_id, unlinked_at=at
             )
         )

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     KEEP,
     ClassRecord,
     EssayLinkRecord,
+    EssayWriterRecord,
+    ListFilters,
     Page,
     RosterEntryRecord,
+    SortKey,
     StudentChanges,
     StudentRecord,
 )
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
     CourseNotFoundError,
+    EssayLinkNotFoundError,
     MultipleCourseError,
     StudentNotFoundError,
 )
@@ -79,14 +82,10 @@ class ClassManagementServiceImpl:
         limit: int,
         offset: int,
         course_code: CourseCode | None,
-        updated_since: datetime | None,
+        filters: ListFilters,
     ) -> Page[ClassRecord]:
         return await self._repository.list_classes(
-            user_id=user_id,
-            limit=limit,
-            offset=offset,
-            course_code=course_code,
-            updated_since=updated_since,
+            user_id=user_id, limit=limit, offset=offset, course_code=course_code, filters=filters
         )
 
     async def update_class(
@@ -169,12 +168,18 @@ class ClassManagementServiceImpl:
         return record
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters,
     ) -> Page[StudentRecord]:
         if class_id is not None:
             await self.get_class(user_id=user_id, class_id=class_id)
         return await self._repository.list_students(
-            user_id=user_id, class_id=class_id, limit=limit, offset=offset
+            user_id=user_id, class_id=class_id, limit=limit, offset=offset, filters=filters
         )
 
     async def update_student(
@@ -245,12 +250,43 @@ class ClassManagementServiceImpl:
         return result
 
     async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord]:
-        links = await self._repository.list_student_essays(user_id=user_id, student_id=student_id)
-        if links is None:
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[EssayLinkRecord]:
+        page = await self._repository.list_student_essays(
+            user_id=user_id, student_id=student_id, limit=limit, offset=offset
+        )
+        if page is None:
             raise StudentNotFoundError(f"Student {student_id} not found.")
-        return links
+        return page
+
+    async def list_student_classes(
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int, sort: SortKey
+    ) -> Page[ClassRecord]:
+        page = await self._repository.list_student_classes(
+            user_id=user_id, student_id=student_id, limit=limit, offset=offset, sort=sort
+        )
+        if page is None:
+            raise StudentNotFoundError(f"Student {student_id} not found.")
+        return page
+
+    async def unlink_essay(
+        self, *, user_id: str, correlation_id: uuid.UUID, student_id: uuid.UUID, essay_id: uuid.UUID
+    ) -> None:
+        unlinked = await self._repository.unlink_essay(
+            user_id=user_id,
+            student_id=student_id,
+            essay_id=essay_id,
+            announce=Announcements(user_id, correlation_id),
+        )
+        if not unlinked:
+            raise EssayLinkNotFoundError(f"Student {student_id} has no essay {essay_id}.")
+        await self._waker.wake()
+
+    async def get_essay_writer(self, *, user_id: str, essay_id: uuid.UUID) -> EssayWriterRecord:
+        writer = await self._repository.get_essay_writer(user_id=user_id, essay_id=essay_id)
+        if writer is None:
+            raise EssayLinkNotFoundError(f"None of your students wrote essay {essay_id}.")
+        return writer
 
 
 def _normalise_email(email: str | None) -> str | None:

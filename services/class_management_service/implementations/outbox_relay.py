@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -25,7 +27,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.class_management_service import metrics
-from services.class_management_service.config import Settings
+from services.class_management_service.config import Settings, database_address
 from services.class_management_service.domain import OutboxMessage
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     is_message_error,
@@ -44,6 +46,12 @@ logger = logging.getLogger(__name__)
 
 class BrokerUnavailableError(Exception):
     """The broker did not take a batch; the rows stay pending."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outage:
+    kind: str  # "broker" or "relay" (the database, or anything else), as in OUTBOX_FAILED
+    since: float
 
 
 class _NotSent:
@@ -93,13 +101,19 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = 0.0
+        outage: _Outage | None = None
         while True:
             try:
                 await self._publisher.start()
-                while await self.relay_once() >= self._settings.RELAY_BATCH_SIZE:
-                    pass  # a full batch: more may be waiting
+                relayed = claimed = await self.relay_once()
+                while claimed >= self._settings.RELAY_BATCH_SIZE:  # more may be waiting
+                    claimed = await self.relay_once()
+                    relayed += claimed
                 backoff = 0.0
                 self.last_error = None
+                if outage is not None:
+                    self._log_end(outage, relayed)
+                    outage = None
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -107,10 +121,14 @@ class OutboxRelay:
                     max(backoff * 2, self._settings.RELAY_POLL_INTERVAL_SECONDS / 4),
                     self._settings.RELAY_MAX_BACKOFF_SECONDS,
                 )
-                if self.last_error is None:
-                    logger.warning("Outbox relay paused: %s", error)
+                kind = "broker" if _is_broker(error) else "relay"
+                if outage is None or outage.kind != kind:
+                    # One WARNING when an outage starts, one INFO when it ends: not a line
+                    # per retry (aiokafka's own per-retry errors are silenced, logging_setup).
+                    outage = _Outage(kind, time.monotonic())
+                    logger.warning("%s: %s", self._outage_subject(kind), error)
                 self.last_error = f"{type(error).__name__}: {error}"
-                metrics.OUTBOX_FAILED.labels("broker" if _is_broker(error) else "relay").inc()
+                metrics.OUTBOX_FAILED.labels(kind).inc()
             timeout = backoff or self._settings.RELAY_POLL_INTERVAL_SECONDS
             try:
                 # While backing off, a wake-up must not turn the back-off into a busy loop.
@@ -121,6 +139,27 @@ class OutboxRelay:
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    def _outage_subject(self, kind: str) -> str:
+        if kind == "broker":
+            return (
+                f"Kafka at {self._settings.KAFKA_BOOTSTRAP_SERVERS} is unavailable; events"
+                " wait in the outbox until it is back"
+            )
+        return (
+            f"Outbox relay paused (PostgreSQL at {database_address(self._settings.DATABASE_URL)})"
+        )
+
+    def _log_end(self, outage: _Outage, relayed: int) -> None:
+        lasted = time.monotonic() - outage.since
+        what = "Kafka is available again" if outage.kind == "broker" else "Outbox relay resumed"
+        logger.info(
+            "%s after %.1f s; %d events that waited were published",
+            what,
+            lasted,
+            relayed,
+            extra={"outage_seconds": round(lasted, 1), "events_waited": relayed},
+        )
 
     async def relay_once(self) -> int:
         """One pass; returns how many rows it claimed. Raises BrokerUnavailableError."""
@@ -225,4 +264,6 @@ class OutboxRelay:
 
 
 def _is_broker(error: BaseException) -> bool:
-    return isinstance(error, BrokerUnavailableError | KafkaError | OSError)
+    # Not OSError: a refused database connection is one too (asyncpg raises it unwrapped),
+    # while aiokafka wraps its connection errors in KafkaError.
+    return isinstance(error, BrokerUnavailableError | KafkaError)

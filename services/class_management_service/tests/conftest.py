@@ -16,7 +16,7 @@ from quart.typing import TestClientProtocol
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.class_management_service.app import create_app
-from services.class_management_service.config import Settings
+from services.class_management_service.config import AuthMode, Settings
 from services.class_management_service.migrations import upgrade_to_head
 from services.class_management_service.tests.support.kafka_events import EventCollector
 
@@ -51,10 +51,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 def settings(
     request: pytest.FixtureRequest, database_url: str, redis_url: str, kafka_bootstrap: str
 ) -> Settings:
-    """The app's settings on the devstack. ``@pytest.mark.relay_off`` turns its relay off, for
-    tests that count the outbox rows requests wrote (a relay deletes each row once
-    published) or the statements requests sent."""
+    """The app's settings on the devstack, in trusted-header mode (the caller is X-User-ID).
+    ``@pytest.mark.relay_off`` turns its relay off, for tests that count the outbox rows
+    requests wrote (a relay deletes each row once published) or the statements requests
+    sent."""
     return Settings(
+        AUTH_MODE=AuthMode.TRUSTED_HEADER,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_core import CourseCode
+from services.class_management_service.domain import SortKey
 from services.class_management_service.exceptions import CourseNotFoundError
 from services.class_management_service.implementations.postgres.outbox import (
     delete_with_entries,
@@ -32,21 +33,29 @@ from services.class_management_service.implementations.postgres.outbox import (
 from services.class_management_service.implementations.postgres.tables import (
     CLASS_COLUMNS,
     CLASS_OWNER,
+    CLASS_SEARCH_TEXT,
     ROSTER_ENTRY_COLUMNS,
     STUDENT_COLUMNS,
     UUID_TYPE,
     classes,
     courses,
     membership,
+    narrowed,
+    ordered,
     paged,
     students,
 )
 
-# Students by name, then id: a stable order for pages.
-BY_NAME = (students.c.last_name.asc(), students.c.first_name.asc(), students.c.id.asc())
+# Students by name (Swedish order: the columns' collation), then id: a stable order for pages.
+STUDENT_NAMES = (students.c.last_name, students.c.first_name)
+BY_NAME = ordered(students, STUDENT_NAMES, "name")
 # Students in the class named by ``class_id`` (served by the membership's primary key).
 IN_CLASS = students.c.id.in_(
     select(membership.c.student_id).where(membership.c.class_id == bindparam("class_id"))
+)
+# Classes the student named by ``student_id`` is in (the membership's student index).
+OF_STUDENT = classes.c.id.in_(
+    select(membership.c.class_id).where(membership.c.student_id == bindparam("student_id"))
 )
 
 # The user's class by id (primary key), or no row.
@@ -69,23 +78,28 @@ ROSTER_EMPTY_PAGE = select(
 
 
 @cache
-def class_list(by_course: bool, since: bool) -> tuple[Select[Any], Select[Any]]:
-    """The user's classes newest first, a page with its total and the count alone, for one
-    set of filters (served by the owner index)."""
-    conditions = [classes.c.created_by_user_id == bindparam("user_id")]
+def class_list(
+    by_course: bool,
+    search: bool,
+    by_ids: bool,
+    since: bool,
+    sort: SortKey = "-created_at",
+    of_student: bool = False,
+) -> tuple[Select[Any], Select[Any]]:
+    """The user's classes for one set of filters and an order (of one student's classes when
+    ``of_student``), a page with its total and the count alone. The owner-first index of the
+    order serves it (of ``q``: the name's trigram index), with no sort of the user's classes."""
+    conditions = narrowed(classes, CLASS_SEARCH_TEXT, search=search, by_ids=by_ids, since=since)
     if by_course:
         conditions.append(
             classes.c.course_id.in_(
                 select(courses.c.id).where(courses.c.course_code == bindparam("course_code"))
             )
         )
-    if since:
-        conditions.append(classes.c.updated_at >= bindparam("updated_since"))
+    if of_student:
+        conditions.append(OF_STUDENT)
     return paged(
-        select(*CLASS_COLUMNS),
-        classes,
-        conditions,
-        (classes.c.created_at.desc(), classes.c.id.desc()),
+        select(*CLASS_COLUMNS), classes, conditions, ordered(classes, (classes.c.name,), sort)
     )
 
 

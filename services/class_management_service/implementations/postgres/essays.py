@@ -10,19 +10,51 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.class_management_service.implementations.postgres.outbox import entry_after
 from services.class_management_service.implementations.postgres.tables import (
     ESSAY_LINK_COLUMNS,
+    ESSAY_WRITER_COLUMNS,
     STUDENT_OWNER,
     UUID_TYPE,
     essay_links,
+    paged,
     students,
 )
 
-# The essay links of the user's student, oldest first; no row when there are none or the
-# student is not the user's (STUDENT_VERSION then tells which).
-STUDENT_ESSAYS = (
-    select(*ESSAY_LINK_COLUMNS)
-    .where(essay_links.c.student_id == bindparam("student_id"), exists().where(STUDENT_OWNER))
-    .order_by(essay_links.c.created_at, essay_links.c.essay_id)
+# One page of the essay links of the user's student, oldest first, with the total and the
+# count alone (the links' student index); no row when there are none or the student is not
+# the user's (STUDENT_VERSION then tells which).
+STUDENT_ESSAYS = paged(
+    select(*ESSAY_LINK_COLUMNS),
+    essay_links,
+    (essay_links.c.student_id == bindparam("student_id"), exists().where(STUDENT_OWNER)),
+    (essay_links.c.created_at, essay_links.c.essay_id),
 )
+# The essay's link and its student, if the student is the user's (the unique essay_id).
+ESSAY_WRITER = (
+    select(*ESSAY_WRITER_COLUMNS)
+    .join_from(essay_links, students, students.c.id == essay_links.c.student_id)
+    .where(
+        essay_links.c.essay_id == bindparam("essay_id", type_=UUID_TYPE),
+        students.c.created_by_user_id == bindparam("user_id", type_=String),
+    )
+)
+
+
+def _unlink_essay_statement() -> Select[Any]:
+    removed = (
+        essay_links.delete()
+        .where(
+            essay_links.c.essay_id == bindparam("essay_id", type_=UUID_TYPE),
+            essay_links.c.student_id == bindparam("student_id", type_=UUID_TYPE),
+            exists().where(STUDENT_OWNER),
+        )
+        .returning(essay_links.c.essay_id)
+        .cte("removed")
+    )
+    return select(removed.c.essay_id).add_cte(entry_after(removed).cte("announced"))
+
+
+# Remove the essay's link to the user's student and write its ``unlinked`` event (bound,
+# already built), in one statement: both or neither; no row when there was no such link.
+UNLINK_ESSAY = _unlink_essay_statement()
 
 
 def _link_essay_statement() -> Select[Any]:

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
+    NO_FILTERS,
     ClassRecord,
     EssayLinkRecord,
+    ListFilters,
     Page,
     RosterEntryRecord,
     StudentChanges,
@@ -52,17 +54,22 @@ from services.class_management_service.implementations.postgres.sessions import 
     not_found,
     student_integrity_error,
 )
+from services.class_management_service.implementations.postgres.student_relations import (
+    StudentRelations,
+)
 from services.class_management_service.implementations.postgres.tables import (
     class_record,
-    essay_link_record,
+    filter_params,
+    filter_shape,
     roster_entry_record,
     student_record,
 )
 from services.class_management_service.protocols import AnnouncerProtocol
 
 
-class PostgreSQLClassRepositoryImpl:
-    """The ``ClassRepositoryProtocol`` on PostgreSQL, sharing one engine (and its pool)."""
+class PostgreSQLClassRepositoryImpl(StudentRelations):
+    """The ``ClassRepositoryProtocol`` on PostgreSQL, sharing one engine (and its pool); a
+    student's classes and essays, and an essay's writer, are ``StudentRelations``'."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._db = Sessions(engine)
@@ -104,12 +111,14 @@ class PostgreSQLClassRepositoryImpl:
         limit: int,
         offset: int,
         course_code: CourseCode | None = None,
-        updated_since: datetime | None = None,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[ClassRecord]:
         return await self._db.page(
             "list_classes",
-            class_sql.class_list(course_code is not None, updated_since is not None),
-            {"user_id": user_id, "course_code": course_code, "updated_since": updated_since},
+            class_sql.class_list(
+                course_code is not None, *filter_shape(filters), filters.sort or "-created_at"
+            ),
+            {"user_id": user_id, "course_code": course_code, **filter_params(filters)},
             class_record,
             limit,
             offset,
@@ -259,12 +268,20 @@ class PostgreSQLClassRepositoryImpl:
         return student_record(rows[0])
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[StudentRecord]:
         return await self._db.page(
             "list_students",
-            student_sql.student_list(class_id is not None),
-            {"user_id": user_id, "class_id": class_id},
+            student_sql.student_list(
+                class_id is not None, *filter_shape(filters), filters.sort or "name"
+            ),
+            {"user_id": user_id, "class_id": class_id, **filter_params(filters)},
             student_record,
             limit,
             offset,
@@ -407,19 +424,6 @@ class PostgreSQLClassRepositoryImpl:
                     )
                 return EssayLinkRecord(essay_id, had_student, had_at), False
         raise DependencyUnavailableError("The essay's link changed while it was being read.")
-
-    async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord] | None:
-        key = {"user_id": user_id, "student_id": student_id}
-        rows = await self._db.read("list_student_essays", essay_sql.STUDENT_ESSAYS, key)
-        if not rows:
-            owned = await self._db.read("list_student_essays", student_sql.STUDENT_VERSION, key)
-            if not owned:
-                not_found("list_student_essays")
-                return None
-            return []
-        return [essay_link_record(row) for row in rows]
 
     async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
         written = 0

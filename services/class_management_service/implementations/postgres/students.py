@@ -20,9 +20,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from services.class_management_service.domain import SortKey
 from services.class_management_service.implementations.postgres.classes import (
-    BY_NAME,
     IN_CLASS,
+    STUDENT_NAMES,
     bump_classes,
 )
 from services.class_management_service.implementations.postgres.outbox import (
@@ -32,8 +33,11 @@ from services.class_management_service.implementations.postgres.outbox import (
 from services.class_management_service.implementations.postgres.tables import (
     STUDENT_COLUMNS,
     STUDENT_OWNER,
+    STUDENT_SEARCH_TEXT,
     UUID_TYPE,
     membership,
+    narrowed,
+    ordered,
     paged,
     students,
 )
@@ -48,13 +52,17 @@ STUDENT_VERSION = select(students.c.version).where(STUDENT_OWNER)
 
 
 @cache
-def student_list(in_class: bool) -> tuple[Select[Any], Select[Any]]:
-    """The user's students by name (optionally of one class), a page with its total and
-    the count alone."""
-    conditions = [students.c.created_by_user_id == bindparam("user_id")]
+def student_list(
+    in_class: bool, search: bool, by_ids: bool, since: bool, sort: SortKey = "name"
+) -> tuple[Select[Any], Select[Any]]:
+    """The user's students (optionally of one class) for one set of filters and an order, a
+    page with its total and the count alone; served as class_list is."""
+    conditions = narrowed(students, STUDENT_SEARCH_TEXT, search=search, by_ids=by_ids, since=since)
     if in_class:
         conditions.append(IN_CLASS)
-    return paged(select(*STUDENT_COLUMNS), students, conditions, BY_NAME)
+    return paged(
+        select(*STUDENT_COLUMNS), students, conditions, ordered(students, STUDENT_NAMES, sort)
+    )
 
 
 def _memberships_of_new_student(student_id: Any) -> Any:

@@ -21,19 +21,24 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    any_,
     bindparam,
     func,
     literal_column,
 )
 from sqlalchemy import select as sql_select
-from sqlalchemy.dialects.postgresql import UUID, array_agg
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, array_agg
 
 from common_core import CourseCode
 from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
+    EssayWriterRecord,
+    ListFilters,
     RecordT,
     RosterEntryRecord,
+    SortKey,
+    StudentIdentityRecord,
     StudentRecord,
 )
 from services.class_management_service.models_db import (
@@ -82,6 +87,60 @@ def paged(
         .offset(bindparam("offset", type_=Integer))
     )
     return page, sql_select(func.count()).select_from(table).where(*conditions)
+
+
+# -- the filters and orders of the class and student lists --------------------------------
+
+# What ``q`` is looked for in (migration 0004's immutable functions, each served by a pg_trgm
+# GIN index over the very same expression): lower case, accents removed.
+CLASS_SEARCH_TEXT = func.search_folded(classes.c.name)
+STUDENT_SEARCH_TEXT = func.student_search_text(
+    students.c.first_name, students.c.last_name, students.c.legal_full_name, students.c.email
+)
+
+
+def narrowed(
+    table: Table, search_text: Any, *, search: bool, by_ids: bool, since: bool
+) -> list[Any]:
+    """The user's rows of ``table`` with the list filters that are set: ``q_pattern``
+    (``filter_params``), ``ids`` and ``updated_since``."""
+    conditions = [table.c.created_by_user_id == bindparam("user_id", type_=String)]
+    if search:
+        # Folded in SQL as the indexed text is, so that both drop the same accents.
+        pattern = func.search_folded(bindparam("q_pattern", type_=String))
+        conditions.append(search_text.like(pattern))
+    if by_ids:
+        conditions.append(table.c.id == any_(bindparam("ids", type_=ARRAY(UUID_TYPE))))
+    if since:
+        conditions.append(table.c.updated_at >= bindparam("updated_since"))
+    return conditions
+
+
+def ordered(table: Table, names: Sequence[Any], sort: SortKey) -> tuple[Any, ...]:
+    """ORDER BY of ``sort``: ``names`` (in their columns' Swedish collation) or a time, then
+    id, all ascending or all descending, as the owner-first indexes hold them."""
+    field = sort.removeprefix("-")
+    columns = [*(names if field == "name" else (table.c[field],)), table.c.id]
+    return tuple(column.desc() if sort.startswith("-") else column.asc() for column in columns)
+
+
+def filter_shape(filters: ListFilters) -> tuple[bool, bool, bool]:
+    """Which of ``narrowed``'s filters are set (search, ids, since): part of a list
+    statement's cache key."""
+    return filters.q is not None, filters.ids is not None, filters.updated_since is not None
+
+
+def filter_params(filters: ListFilters) -> dict[str, Any]:
+    """The bound values of ``narrowed``'s conditions; ``q`` matches as a substring, its
+    LIKE wildcards (and the escape character) literally."""
+    q = filters.q
+    if q is not None:
+        q = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return {
+        "q_pattern": q,
+        "ids": list(filters.ids) if filters.ids is not None else None,
+        "updated_since": filters.updated_since,
+    }
 
 
 # -- the columns of each record -----------------------------------------------------------
@@ -141,6 +200,14 @@ ESSAY_LINK_COLUMNS: tuple[Any, ...] = (
     essay_links.c.student_id,
     essay_links.c.created_at,
 )
+# An essay's link and who its student is (StudentIdentityRecord, after its id).
+ESSAY_WRITER_COLUMNS: tuple[Any, ...] = (
+    *ESSAY_LINK_COLUMNS,
+    students.c.first_name,
+    students.c.last_name,
+    students.c.legal_full_name,
+    students.c.email,
+)
 
 
 def column_names(columns: Sequence[Any]) -> tuple[str, ...]:
@@ -182,3 +249,11 @@ class_record = record_from(CLASS_COLUMNS, ClassRecord, course_code=CourseCode)
 student_record = record_from(STUDENT_COLUMNS, StudentRecord, class_ids=_sorted_ids)
 roster_entry_record = record_from(ROSTER_ENTRY_COLUMNS, RosterEntryRecord)
 essay_link_record = record_from(ESSAY_LINK_COLUMNS, EssayLinkRecord)
+
+
+def essay_writer_record(row: Row[Any]) -> EssayWriterRecord:
+    """A row of ``ESSAY_WRITER_COLUMNS`` as the essay's link with its student."""
+    essay_id, student_id, created_at, *identity = row[: len(ESSAY_WRITER_COLUMNS)]
+    return EssayWriterRecord(
+        essay_id, student_id, created_at, StudentIdentityRecord(student_id, *identity)
+    )

@@ -525,6 +525,44 @@ def test_compose_settings_validate_and_point_at_compose_hostnames(
             assert settings.RELAY_ENABLED is False
 
 
+def test_the_api_verifies_the_gateways_tokens_with_the_shared_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """jwt mode, HS256 with HULEEDU_JWT_SECRET_KEY (the gateway's secret too), a development
+    default that validates, and the same settings for the API and its relay."""
+    services = _services()
+    api_env = _environment(services[SERVICE])
+    assert api_env[ENV_PREFIX + "AUTH_MODE"] == "jwt"
+    assert api_env[ENV_PREFIX + "JWT_ALGORITHMS"] == "HS256"
+    assert api_env[ENV_PREFIX + "JWT_AUDIENCE"] == "huledu-services"
+    raw = services[SERVICE]["environment"][ENV_PREFIX + "JWT_SECRET_KEY"]
+    assert raw.startswith("${HULEEDU_JWT_SECRET_KEY:-"), raw
+    chosen = "a-production-secret-of-at-least-32-bytes"
+    assert (
+        _environment(services[SERVICE], {"HULEEDU_JWT_SECRET_KEY": chosen})[
+            ENV_PREFIX + "JWT_SECRET_KEY"
+        ]
+        == chosen
+    )
+    for key in [key for key in os.environ if key.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(key)
+    for key, value in api_env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    settings.require_token_keys()  # serve starts: the default secret is long enough
+    assert settings.AUTH_MODE.value == "jwt"
+    relay_env = _environment(services[RELAY])
+    for name in ("AUTH_MODE", "JWT_SECRET_KEY", "JWT_AUDIENCE", "JWT_ALGORITHMS"):
+        assert relay_env[ENV_PREFIX + name] == api_env[ENV_PREFIX + name]
+
+
+def test_docker_md_documents_the_auth_settings_and_the_shared_secret() -> None:
+    text = (REPO_ROOT / "docs" / "docker.md").read_text()
+    for name in ("AUTH_MODE", "JWT_SECRET_KEY", "JWT_AUDIENCE", "JWT_ALGORITHMS"):
+        assert ENV_PREFIX + name in text, name
+    assert "HULEEDU_JWT_SECRET_KEY" in text and "API_GATEWAY_JWT_SECRET_KEY" in text
+
+
 @pytest.mark.parametrize("name", LONG_RUNNING)
 def test_urls_name_services_that_exist(name: str) -> None:
     services = _services()

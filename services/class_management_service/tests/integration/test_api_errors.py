@@ -6,8 +6,8 @@ Client mistakes are always 4xx problem responses, never a 500, never a stack tra
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -26,6 +26,7 @@ from services.class_management_service.tests.support.api import (
 from services.class_management_service.tests.support.database import (
     outbox_count,
 )
+from services.class_management_service.tests.support.polling import wait_until
 
 CLASS_BODY = {"name": "9A", "course_codes": ["ENG5"]}
 STUDENT_BODY = {"person_name": {"first_name": "Ada", "last_name": "Lovelace"}}
@@ -89,9 +90,9 @@ async def test_every_v1_route_needs_a_user_id(client, headers, engine, route) ->
     )
     blank = await send(client, method, path, {"X-User-ID": "   "}, body)
 
-    problem = await problem_of(missing, 401, "UNAUTHORIZED")
+    problem = await problem_of(missing, 401, "AUTHENTICATION_REQUIRED")
     assert problem["correlation_id"] == headers["X-Correlation-ID"]
-    await problem_of(blank, 401, "UNAUTHORIZED")
+    await problem_of(blank, 401, "AUTHENTICATION_REQUIRED")
     assert await _snapshot(client, headers, ids) == before
     assert await outbox_count(engine) == events_before
 
@@ -357,14 +358,14 @@ async def test_json_with_a_charset_parameter_is_accepted(client, headers) -> Non
 
 
 async def test_healthz_reports_every_dependency_ok(client) -> None:
-    # The relay connects to the broker in the background right after start-up.
-    for _ in range(40):
+    # The relay connects to the broker in the background right after start-up: until then
+    # /healthz is 200 "degraded", naming the relay.
+    async def all_ok() -> bool:
         response = await client.get("/healthz")
-        if response.status_code == 200:
-            break
-        await asyncio.sleep(0.25)
+        return response.status_code == 200 and (await response.get_json())["status"] == "ok"
 
-    body = await json_of(response, 200)
+    await wait_until(all_ok, timeout=60)
+    body = await json_of(await client.get("/healthz"), 200)
     assert body["status"] == "ok"
     assert set(body["dependencies"]) == {"postgres", "redis", "kafka", "relay"}
     assert {health["status"] for health in body["dependencies"].values()} == {"ok"}
@@ -408,6 +409,53 @@ async def test_metrics_label_routes_by_template_never_by_id(client, headers) -> 
         r'cms_http_requests_total\{method="GET",route="/v1/classes/<class_id>",status="404"\}',
         text,
     )
+
+
+async def test_metrics_have_one_series_per_route_and_label_405_by_its_route(
+    client, headers
+) -> None:
+    async def created_count() -> float:
+        text = await (await client.get("/metrics")).get_data(as_text=True)
+        found = re.search(
+            r'cms_http_requests_total\{method="POST",route="/v1/classes",status="201"\} (\S+)',
+            text,
+        )
+        return float(found.group(1)) if found else 0.0
+
+    before = await created_count()
+    body = {"name": "9A", "course_codes": ["ENG5"]}
+    await json_of(await client.post("/v1/classes", json=body, headers=headers), 201)
+    klass = await json_of(await client.post("/v1/classes/", json=body, headers=headers), 201)
+    not_allowed = await client.patch(f"/v1/classes/{klass['id']}", json=body, headers=headers)
+    assert not_allowed.status_code == 405
+
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    routes = set(re.findall(r'cms_http_requests_total\{[^}]*route="([^"]*)"', text))
+    assert "/v1/classes/" not in routes and "/v1/classes/students/" not in routes, routes
+    # Metrics are process-wide: other tests count too, so compare with before.
+    assert await created_count() == before + 2
+    assert re.search(
+        r'cms_http_requests_total\{method="PATCH",route="/v1/classes/<class_id>",status="405"\}',
+        text,
+    )
+
+
+async def test_the_access_line_of_a_problem_names_its_code(
+    client, headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="services.class_management_service.access"):
+        missing = await client.get(f"/v1/classes/{uuid.uuid4()}", headers=headers)
+        assert missing.status_code == 404
+        assert (await client.get("/healthz/live")).status_code == 200
+    lines = {
+        record.getMessage().split()[1]: record
+        for record in caplog.records
+        if record.name == "services.class_management_service.access"
+    }
+    problem = lines["/v1/classes/<class_id>"]
+    assert getattr(problem, "code", None) == "CLASS_NOT_FOUND"
+    assert " 404 CLASS_NOT_FOUND " in problem.getMessage()
+    assert getattr(lines["/healthz/live"], "code", "missing") is None
 
 
 async def test_openapi_document_is_served(client, headers) -> None:

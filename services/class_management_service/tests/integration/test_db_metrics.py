@@ -110,6 +110,8 @@ async def test_an_unexpected_database_error_is_an_error(engine: AsyncEngine) -> 
     errors = counted(ERRORS, operation, error="ProgrammingError")
     outcomes = counted(OUTCOMES, operation)
     with pytest.raises(ProgrammingError, match="essay_student_associations"):
-        await repository.list_student_essays(user_id="u", student_id=uuid.uuid4())
+        await repository.list_student_essays(
+            user_id="u", student_id=uuid.uuid4(), limit=20, offset=0
+        )
     assert counted(ERRORS, operation, error="ProgrammingError") == errors + 1
     assert counted(OUTCOMES, operation) == outcomes

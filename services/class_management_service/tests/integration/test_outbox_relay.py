@@ -163,16 +163,19 @@ async def test_poison_row_is_retried_then_parked_without_blocking_others(
     await _make_changes(service, "after-poison", correlation)
     relay = OutboxRelay(engine, publisher, relay_settings)
 
+    # The 20 changes' events and state records, and the poison row.
     assert await relay.relay_once() == 41
-    await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
+    # At once, before waiting for the consumer: the row's first retry is due a second after
+    # its failure, and on a busy machine the consumer alone can take longer than that.
+    assert await relay.relay_once() == 0  # backing off: not retried at once
     async with engine.connect() as connection:
         row = (
             await connection.execute(select(EventOutbox).where(EventOutbox.event_id == poison_id))
         ).one()
     assert (row.attempts, row.parked_at) == (1, None)
     assert "MessageSizeTooLarge" in row.last_error
+    await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
 
-    assert await relay.relay_once() == 0  # backing off: not retried at once
     await asyncio.sleep(1.2)
     assert await relay.relay_once() == 1
     async with engine.connect() as connection:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 pytestmark = pytest.mark.relay_off  # its polling would add statements no request sent
 
 SMALL, LARGE = 3, 30
+SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
 
 
 class StatementCounter:
@@ -102,6 +103,19 @@ async def test_read_requests_issue_the_same_statements_for_3_and_30_rows(
         "student list of a class": lambda classes: (
             f"/v1/classes/students?class_id={classes[0]}&limit=100"
         ),
+        "class list, q": lambda classes: "/v1/classes?q=class&limit=100",
+        "class list, ids": lambda classes: f"/v1/classes?ids={','.join(classes[:20])}",
+        **{
+            f"class list by {sort}": lambda classes, sort=sort: f"/v1/classes?sort={sort}&limit=100"
+            for sort in SORTS
+        },
+        "student list, q": lambda classes: "/v1/classes/students?q=first&limit=100",
+        **{
+            f"student list by {sort}": lambda classes, sort=sort: (
+                f"/v1/classes/students?sort={sort}&limit=100"
+            )
+            for sort in SORTS
+        },
     }
     counts: dict[str, tuple[int, int]] = {}
     for name, path in cases.items():
@@ -199,3 +213,39 @@ async def test_write_requests_issue_a_fixed_number_of_statements(
         "delete student in no class": {4},
         "delete class with members": {5},  # lock and read it, then its members; delete
     }
+
+
+async def test_the_student_and_essay_queries_are_one_statement_each(
+    client: Client, counter: StatementCounter
+) -> None:
+    """A student's classes and essays, an essay's writer and an unlink: one statement,
+    however many classes and essays the student has."""
+    user_id = f"teacher-{uuid.uuid4().hex[:8]}"
+    class_ids = [await _create_class(client, user_id, f"Class {n}") for n in range(LARGE)]
+    few = await _create_student(client, user_id, 1, class_ids[:SMALL])
+    many = await _create_student(client, user_id, 2, class_ids)
+    essays: dict[str, list[str]] = {few: [], many: []}
+    for student_id, count in ((few, SMALL), (many, LARGE)):
+        for _ in range(count):
+            essay_id = str(uuid.uuid4())
+            path = f"/v1/classes/students/{student_id}/essays/{essay_id}"
+            response = await client.put(path, headers=_headers(user_id))
+            assert response.status_code == 201, await response.get_data(as_text=True)
+            essays[student_id].append(essay_id)
+
+    counts: dict[str, list[int]] = {}
+    for student_id in (few, many):
+        for name, path in {
+            "classes": f"/v1/classes/students/{student_id}/classes?limit=100",
+            "essays": f"/v1/classes/students/{student_id}/essays?limit=100",
+            "writer": f"/v1/classes/essays/{essays[student_id][0]}",
+        }.items():
+            counted, _ = await _count(client, counter, user_id, path)
+            counts.setdefault(name, []).append(counted)
+        before = len(counter.statements)
+        path = f"/v1/classes/students/{student_id}/essays/{essays[student_id][-1]}"
+        response = await client.delete(path, headers=_headers(user_id))
+        assert response.status_code == 204, await response.get_data(as_text=True)
+        counts.setdefault("unlink", []).append(len(counter.statements) - before)
+
+    assert counts == {name: [1, 1] for name in counts}, counts

@@ -1,4 +1,5 @@
-"""Flat cost in the plans: a statement that names classes by id reads those rows alone.
+"""Flat cost in the plans: a statement that names classes by id reads those rows alone, and
+the lists' sorts, ``q`` and ``ids`` are served by their indexes.
 
 PostgreSQL plans a prepared statement for its values five times, then may switch to one
 generic plan for all values, estimated from the table's statistics, which lag behind the
@@ -6,7 +7,9 @@ data (autovacuum analyses a table only after it has grown by a tenth). The repos
 statements are prepared (asyncpg caches them per connection), so both plans must stay
 cheap. Each test plans the repository's own compiled statement on a teacher who has many
 classes, with fresh statistics and with none, forcing the generic and the custom plan, and
-counts the rows of the table the executed plan touched (returned or filtered away).
+counts the rows of the table the executed plan touched (returned or filtered away). The
+list tests read each sort from its owner-first index in order (no sort of the teacher's
+rows in memory), find ``q`` through the trigram index and ``ids`` by primary key.
 """
 
 from __future__ import annotations
@@ -80,6 +83,14 @@ async def _rows_touched_in(
     table: str = "classes",
 ) -> int:
     """Run ``statement`` under EXPLAIN ANALYZE with the given plan mode, rolled back."""
+    return _rows_touched(await _plan(connection, statement, values, mode), table)
+
+
+async def _plan(
+    connection: asyncpg.Connection, statement: Executable, values: dict[str, Any], mode: str
+) -> dict[str, Any]:
+    """The executed plan of ``statement`` (EXPLAIN ANALYZE in the given plan mode), rolled
+    back."""
     sql, args = _compiled(statement, values)
     transaction = connection.transaction()
     await transaction.start()
@@ -88,7 +99,8 @@ async def _rows_touched_in(
         raw = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
     finally:
         await transaction.rollback()  # EXPLAIN ANALYZE really ran the statement
-    return _rows_touched(json.loads(raw)[0]["Plan"], table)
+    plan: dict[str, Any] = json.loads(raw)[0]["Plan"]
+    return plan
 
 
 def _entries(count: int) -> dict[str, Any]:
@@ -175,3 +187,130 @@ async def test_statements_of_one_student_or_class_read_only_its_rows(
     for statement in (classes.LOCK_MEMBERS, classes.MEMBERS):
         touched = await _rows_touched_in(connection, statement, members, mode, table="students")
         assert touched <= 1, touched
+
+
+# -- the list queries: every sort, q and ids served by their indexes --------------------
+
+SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
+# The index each sort of a list must be read in (forwards or backwards), per table.
+SORT_INDEXES = {
+    "classes": {
+        "name": "ix_classes_owner_name",
+        "created_at": "ix_classes_owner_created_at",
+        "updated_at": "ix_classes_owner_updated_at",
+    },
+    "students": {
+        "name": "ix_students_owner_name",
+        "created_at": "ix_students_owner_created_at",
+        "updated_at": "ix_students_owner_updated_at",
+    },
+}
+SEARCH_INDEXES = {"classes": "ix_classes_name_search", "students": "ix_students_search"}
+FOUND = ("Öberg", "ÖBERGS", "Åsa Öberg")  # what q=oberg finds among MANY other names
+
+
+async def _seed_students(
+    connection: asyncpg.Connection, user_id: str, count: int
+) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(count)]
+    now = datetime.now(UTC)
+    names = [f"Last{n}" for n in range(count - len(FOUND))] + list(FOUND)
+    await connection.executemany(
+        "INSERT INTO students (id, first_name, last_name, legal_full_name, email,"
+        " created_by_user_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        [
+            (student_id, "Eva", name, f"Eva {name}", f"{student_id}@example.com", user_id, now)
+            for student_id, name in zip(ids, names, strict=True)
+        ],
+    )
+    return ids
+
+
+@pytest.fixture
+async def many_rows(connection: asyncpg.Connection) -> dict[str, Any]:
+    """A teacher with MANY classes and MANY students (three of each found by q=oberg),
+    another with a few, and fresh statistics (VACUUM also empties the GIN pending lists)."""
+    teacher = f"teacher-{uuid.uuid4().hex[:8]}"
+    class_ids = await _seed_classes(connection, teacher, MANY - len(FOUND))
+    course_id = await connection.fetchval("SELECT id FROM courses ORDER BY course_code LIMIT 1")
+    found = [uuid.uuid4() for _ in FOUND]
+    await connection.executemany(
+        "INSERT INTO classes (id, name, course_id, created_by_user_id) VALUES ($1, $2, $3, $4)",
+        [(class_id, name, course_id, teacher) for class_id, name in zip(found, FOUND, strict=True)],
+    )
+    student_ids = await _seed_students(connection, teacher, MANY)
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    await _seed_classes(connection, other, 50)
+    await _seed_students(connection, other, 50)
+    await connection.execute("VACUUM ANALYZE classes")
+    await connection.execute("VACUUM ANALYZE students")
+    return {"teacher": teacher, "classes": class_ids + found, "students": student_ids}
+
+
+def _list_statement(table: str, search: bool, by_ids: bool, sort: str) -> Any:
+    if table == "classes":
+        page, _count = classes.class_list(False, search, by_ids, False, sort)  # type: ignore[arg-type]
+    else:
+        page, _count = students.student_list(False, search, by_ids, False, sort)  # type: ignore[arg-type]
+    return page
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(node for child in plan.get("Plans", ()) for node in _nodes(child))]
+
+
+def _scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    return [node for node in _nodes(plan) if node.get("Relation Name") == table]
+
+
+def _list_values(teacher: str, **values: Any) -> dict[str, Any]:
+    return {"user_id": teacher, "limit": 20, "offset": 0, "q_pattern": None, "ids": None} | values
+
+
+@pytest.mark.parametrize("mode", PLAN_MODES)
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("table", ["classes", "students"])
+async def test_each_sort_of_a_list_reads_its_index_in_order(
+    connection: asyncpg.Connection, many_rows: dict[str, Any], table: str, sort: str, mode: str
+) -> None:
+    plan = await _plan(
+        connection,
+        _list_statement(table, False, False, sort),
+        _list_values(many_rows["teacher"]),
+        mode,
+    )
+
+    (scan,) = _scans_of(plan, table)
+    assert scan.get("Index Name") == SORT_INDEXES[table][sort.removeprefix("-")], scan
+    sorts = [node for node in _nodes(plan) if "Sort" in node["Node Type"]]
+    assert not sorts, f"{table} sorted by {sort} in memory: {sorts}"
+    assert scan["Actual Rows"] <= MANY, "rows of another teacher were read"
+
+
+@pytest.mark.parametrize("table", ["classes", "students"])
+async def test_q_is_served_by_the_trigram_index(
+    connection: asyncpg.Connection, many_rows: dict[str, Any], table: str
+) -> None:
+    # Custom plans only: PostgreSQL keeps planning ``q`` per value (plan_cache_mode = auto)
+    # as long as the generic plan, blind to the pattern, is estimated dearer.
+    values = _list_values(many_rows["teacher"], q_pattern="%oberg%")
+    statement = _list_statement(table, True, False, "name")
+
+    plan = await _plan(connection, statement, values, "force_custom_plan")
+
+    indexes = {node.get("Index Name") for node in _nodes(plan)}
+    assert SEARCH_INDEXES[table] in indexes, plan
+    assert _rows_touched(plan, table) <= 2 * len(FOUND), plan
+
+
+@pytest.mark.parametrize("mode", PLAN_MODES)
+@pytest.mark.parametrize("table", ["classes", "students"])
+async def test_ids_read_only_the_named_rows(
+    connection: asyncpg.Connection, many_rows: dict[str, Any], table: str, mode: str
+) -> None:
+    named = many_rows[table][:2]
+    values = _list_values(many_rows["teacher"], ids=named)
+
+    plan = await _plan(connection, _list_statement(table, False, True, "name"), values, mode)
+
+    assert _rows_touched(plan, table) <= len(named), plan

@@ -8,7 +8,6 @@ process serves health and metrics but not the API; both stop cleanly on SIGTERM.
 
 from __future__ import annotations
 
-import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,7 @@ async def test_api_process_and_relay_process_deliver_events_together(
         async def relay_subscribed() -> bool:
             return await _wake_subscribers(redis_url) > subscribers_before
 
-        await wait_until(relay_subscribed, timeout=10, interval=0.1)
+        await wait_until(relay_subscribed, timeout=60, interval=0.1)
 
         async with httpx.AsyncClient(timeout=10) as client:
             api_health: Any = (await client.get(api.base_url + "/healthz")).json()
@@ -101,7 +100,7 @@ async def test_api_process_and_relay_process_deliver_events_together(
 
             (event,) = await events.wait_for(
                 lambda e: e.topic == topic_for(ClassCreatedV1) and e.key == class_id.encode(),
-                timeout=10,
+                timeout=60,
             )
             assert isinstance(event.envelope.data, ClassCreatedV1)
             assert str(event.envelope.correlation_id) == correlation_id
@@ -112,7 +111,7 @@ async def test_api_process_and_relay_process_deliver_events_together(
             async def relay_counted() -> bool:
                 return await _metric(client, relay.base_url, "cms_outbox_published_total") >= 2
 
-            await wait_until(relay_counted, timeout=10, interval=0.05)
+            await wait_until(relay_counted, timeout=60, interval=0.05)
             assert await _metric(client, relay.base_url, "cms_outbox_published_total") == 2
             assert await _metric(client, api.base_url, "cms_outbox_published_total") == 0
 
@@ -131,8 +130,9 @@ async def test_api_process_and_relay_process_deliver_events_together(
 
     for name, process in (("api", api), ("relay", relay)):
         output = process.log_text()
-        # uvicorn finishes its graceful shutdown, then re-raises the signal it got.
-        assert stopped[name] in (0, -signal.SIGTERM), f"{name}: {stopped[name]}\n{output}"
+        # A graceful shutdown on SIGTERM exits 0 (server.GracefulServer).
+        assert stopped[name] == 0, f"{name}: {stopped[name]}\n{output}"
+        assert "Traceback" not in output, output
         assert "Application shutdown complete" in output, output
         assert "Class Management Service stopped" in output, output
     assert "Class Management Service started (relay off)" in api.log_text()

@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     ClassRecord,
+    ListFilters,
     OutboxEntry,
     StudentChanges,
     StudentRecord,
@@ -38,6 +39,7 @@ from services.class_management_service.implementations.postgres.repository impor
     PostgreSQLClassRepositoryImpl,
 )
 from services.class_management_service.models_db import EssayStudentAssociation, EventOutbox
+from services.class_management_service.tests.support.polling import wait_until
 
 USER = "teacher-a"
 OTHER = "teacher-b"
@@ -152,7 +154,9 @@ async def test_list_classes_newest_first_with_filters_and_pagination(repo) -> No
 
     future = datetime.now(UTC) + timedelta(hours=1)
     assert (
-        await repo.list_classes(user_id=USER, limit=10, offset=0, updated_since=future)
+        await repo.list_classes(
+            user_id=USER, limit=10, offset=0, filters=ListFilters(updated_since=future)
+        )
     ).total == 0
 
 
@@ -494,15 +498,16 @@ async def test_delete_student_and_essay_links(repo, engine) -> None:
         )
         is None
     )
-    assert [
-        e.essay_id for e in await repo.list_student_essays(user_id=USER, student_id=ada.id)
-    ] == [essay]
+    essays = await repo.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0)
+    assert essays is not None and [e.essay_id for e in essays.items] == [essay]
 
     assert await repo.delete_student(
         user_id=USER, student_id=ada.id, expected_version=1, announce=ANNOUNCE
     )
     assert await repo.get_student(user_id=USER, student_id=ada.id) is None
-    assert await repo.list_student_essays(user_id=USER, student_id=ada.id) is None
+    assert (
+        await repo.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0) is None
+    )
     last = (await outbox_rows(engine))[-1]
     assert (last.topic, last.payload["data"]["version"]) == (STUDENT_DELETED_TOPIC, 2)
 
@@ -555,14 +560,14 @@ async def _link_while_another_transaction_holds(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND wait_event_type = 'Lock' AND query LIKE '%essay_student_associations%'"
             )
-            for _ in range(200):
-                if (await watcher.execute(waiting)).scalar_one():
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("the link statement never waited for the other transaction")
+
+            async def link_waits() -> bool:
+                return bool((await watcher.execute(waiting)).scalar_one())
+
+            # Generous: on a busy machine the link statement may take long to reach the lock.
+            await wait_until(link_waits, timeout=60, interval=0.02)
             await blocker.commit()
-        return await asyncio.wait_for(linking, 10)
+        return await asyncio.wait_for(linking, 60)
     finally:
         await others.dispose()
 

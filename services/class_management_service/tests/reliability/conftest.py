@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from huleedu_devstack.local import COMPONENTS, LocalStack
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -31,6 +32,10 @@ from services.class_management_service.migrations import upgrade_to_head
 from services.class_management_service.tests.support.service_process import (
     ServiceProcess,
     service_env,
+)
+from services.class_management_service.tests.support.tokens import (
+    JWT_SETTINGS,
+    BearerFromUserHeader,
 )
 
 FAULT_TEMPLATE = "cms_fault_template"
@@ -79,9 +84,11 @@ class FaultEnv:
     def kafka_bootstrap(self) -> str:
         return self.stack.kafka_bootstrap
 
-    def start_service(self, name: str = "cms", **settings: object) -> ServiceProcess:
+    def start_service(
+        self, name: str = "cms", command: str = "serve", **settings: object
+    ) -> ServiceProcess:
         env = service_env(self.database_url, self.redis_url, self.kafka_bootstrap, **settings)
-        process = ServiceProcess(env, self.log_dir / f"{name}.log", name=name)
+        process = ServiceProcess(env, self.log_dir / f"{name}.log", name=name, command=command)
         self.services.append(process)
         return process.start()
 
@@ -148,6 +155,55 @@ def served_cms(
     finally:
         process.stop()
         database_factory.drop(name)
+
+
+@pytest.fixture(scope="session")
+def served_cms_jwt(
+    served_cms: ServedCms, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedCms]:
+    """A second ``serve`` process on ``served_cms``'s database, in jwt mode (tokens from
+    tests/support/tokens.py): ``served_engine`` sees what either process did."""
+    process = ServiceProcess(
+        service_env(
+            served_cms.database_url,
+            served_cms.redis_url,
+            served_cms.kafka_bootstrap,
+            **JWT_SETTINGS,
+        ),
+        tmp_path_factory.mktemp("served_cms_jwt") / "cms.log",
+        name="served-cms-jwt",
+    )
+    # Started in the middle of a loaded run (when the first jwt test comes): a generous wait.
+    process.start(timeout=120)
+    try:
+        yield ServedCms(
+            process.base_url,
+            served_cms.database_url,
+            served_cms.redis_url,
+            served_cms.kafka_bootstrap,
+            process,
+        )
+    finally:
+        process.stop()
+
+
+@dataclass(frozen=True)
+class ServedInMode:
+    """A served process in one AUTH_MODE and how a test's client proves who calls it."""
+
+    mode: str
+    cms: ServedCms
+    auth: httpx.Auth | None  # jwt: X-User-ID becomes a bearer token for that user
+
+
+@pytest.fixture(scope="module", params=["trusted-header", "jwt"])
+def served_in_mode(request: pytest.FixtureRequest, served_cms: ServedCms) -> ServedInMode:
+    """Each test using it runs once per AUTH_MODE, the same requests written with X-User-ID."""
+    if request.param == "jwt":
+        return ServedInMode(
+            "jwt", request.getfixturevalue("served_cms_jwt"), BearerFromUserHeader()
+        )
+    return ServedInMode("trusted-header", served_cms, None)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Ownership: user B against everything of user A's, route by route, over real HTTP.
+"""Ownership: user B against everything of user A's, route by route, over real HTTP, in
+both AUTH_MODEs (``served_in_mode``: in jwt mode each user is proven by a token alone).
 
 The one ownership suite (it took in tests/integration/test_api_ownership.py). Every route of
 the API appears in the table (a test checks that against the OpenAPI document). B can
@@ -23,7 +24,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.class_management_service.tests.reliability.conftest import ServedCms
+from services.class_management_service.tests.reliability.conftest import (
+    ServedCms,
+    ServedInMode,
+)
 from services.class_management_service.tests.support.api import (
     create_class,
     create_student,
@@ -73,6 +77,7 @@ class Attack:
 
 CLASS_404 = {"code": "CLASS_NOT_FOUND"}
 STUDENT_404 = {"code": "STUDENT_NOT_FOUND"}
+ESSAY_LINK_404 = {"code": "ESSAY_LINK_NOT_FOUND"}
 
 
 def _attacks() -> list[Attack]:
@@ -255,6 +260,39 @@ def _attacks() -> list[Attack]:
             STUDENTS + "/{b_student}/essays/{a_essay}",
             status=409,
         ),
+        Attack(
+            "unlink A's essay from A's student",
+            "DELETE",
+            STUDENTS + "/{a_student}/essays/{a_essay}",
+            **ESSAY_LINK_404,
+        ),
+        Attack(
+            "unlink A's essay from own student",
+            "DELETE",
+            STUDENTS + "/{b_student}/essays/{a_essay}",
+            **ESSAY_LINK_404,
+        ),
+        Attack("who wrote A's essay", "GET", CLASSES + "/essays/{a_essay}", **ESSAY_LINK_404),
+        Attack(
+            "list A's student's classes", "GET", STUDENTS + "/{a_student}/classes", **STUDENT_404
+        ),
+        # batch, search and sort: nothing of A's, whatever B names or looks for
+        Attack(
+            "list classes by A's ids",
+            "GET",
+            CLASSES + "?ids={a_class},{a_other_class},{b_class}&sort=name",
+            status=200,
+            lists=True,
+        ),
+        Attack("search classes", "GET", CLASSES + "?q=9&sort=-updated_at", status=200, lists=True),
+        Attack(
+            "list students by A's ids",
+            "GET",
+            STUDENTS + "?ids={a_student},{b_student}",
+            status=200,
+            lists=True,
+        ),
+        Attack("search students", "GET", STUDENTS + "?q=ada&sort=-name", status=200, lists=True),
         # creating: A's Idempotency-Key is B's own key for B (a new class, not A's replayed)
         Attack(
             "create class with A's Idempotency-Key",
@@ -290,8 +328,10 @@ def _fill(value: Any, world: World) -> Any:
 
 
 @pytest.fixture(scope="module")
-async def client(served_cms: ServedCms) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=15) as client:
+async def client(served_in_mode: ServedInMode) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=served_in_mode.cms.base_url, auth=served_in_mode.auth, timeout=15
+    ) as client:
         yield client
 
 
@@ -337,6 +377,7 @@ async def as_seen_by(
         await get_ok(client, f"{CLASSES}/{class_ids[0]}/roster", headers),
         await get_ok(client, f"{STUDENTS}/{student_id}", headers),
         await get_ok(client, f"{STUDENTS}/{student_id}/essays", headers),
+        await get_ok(client, f"{STUDENTS}/{student_id}/classes", headers),
     ]
 
 

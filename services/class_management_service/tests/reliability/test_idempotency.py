@@ -67,7 +67,7 @@ async def rows_of(engine: AsyncEngine, owner: str, bootstrap: str) -> tuple[int,
             text("SELECT count(*) FROM students WHERE created_by_user_id = :o"), {"o": owner}
         )
     created = int(classes or 0) + int(students or 0)
-    events = await collect_events(bootstrap, by_user(owner), created, timeout=15)
+    events = await collect_events(bootstrap, by_user(owner), created, timeout=60)
     return int(classes or 0), int(students or 0), len(events)
 
 
@@ -93,7 +93,7 @@ async def test_same_key_and_body_replays_the_first_response_and_creates_nothing(
         assert replay.headers["ETag"] == first.headers["ETag"]
         assert replay.headers["Idempotent-Replayed"] == "true"
     assert await rows_of(served_engine, owner, served_cms.kafka_bootstrap) == (1, 0, 1)
-    events = await collect_events(served_cms.kafka_bootstrap, by_user(owner), 1, 15)
+    events = await collect_events(served_cms.kafka_bootstrap, by_user(owner), 1, 60)
     assert len(events) == 1  # one change, one event
 
 

@@ -72,7 +72,7 @@ async def test_oversized_event_is_retried_parked_and_counted_without_blocking_ot
 
         row = await poison_row()
         assert row.parked_at is None and row.attempts < MAX_ATTEMPTS, row
-        await wait_until(parked, 20)
+        await wait_until(parked, 60)
 
         row = await poison_row()
         assert row.attempts == MAX_ATTEMPTS
@@ -95,7 +95,7 @@ async def test_oversized_event_is_retried_parked_and_counted_without_blocking_ot
             fault_env.kafka_bootstrap,
             lambda e: e.envelope.data.aggregate_id == later["id"],
             count=1,
-            timeout=10,
+            timeout=60,
             settle=0.1,
         )
         assert len(events) == 1

@@ -72,7 +72,7 @@ async def test_postgres_restart_under_load_fails_fast_and_recovers_consistently(
         async def healthy() -> bool:
             return (await client.get("/healthz")).status_code == 200
 
-        await wait_until(healthy, 20)
+        await wait_until(healthy, 60)
 
         async def worker(number: int) -> None:
             count = 0
@@ -121,7 +121,7 @@ async def test_postgres_restart_under_load_fails_fast_and_recovers_consistently(
         async def drained() -> bool:
             return await pending_outbox(fault_engine) == 0
 
-        await wait_until(drained, 20)
+        await wait_until(drained, 60)
         assert await healthy()
 
     assert service.running, "the service died:\n" + service.log_tail()

@@ -66,7 +66,7 @@ async def test_redis_outage_keeps_crud_working_and_loses_nothing(
                         return False
                 return True
 
-            await wait_until(healthy, 20)
+            await wait_until(healthy, 60)
 
             await fault_env.stop_component("redis")
 
@@ -129,14 +129,14 @@ async def test_redis_outage_keeps_crud_working_and_loses_nothing(
 
             await fault_env.start_component("redis")
 
-            await wait_until(healthy, 10)
+            await wait_until(healthy, 60)
 
             # The relay's listener is subscribed again, so wake-ups reach it once more.
             async def subscribed() -> bool:
                 counts = dict(await redis.pubsub_numsub(WAKE_CHANNEL))
                 return int(counts.get(WAKE_CHANNEL.encode(), 0)) == 1
 
-            await wait_until(subscribed, 10)
+            await wait_until(subscribed, 60)
     finally:
         await redis.aclose()
     assert api.running and relay.running

@@ -80,7 +80,7 @@ async def test_service_relay_crash_after_ack_republishes_same_event_ids(
         async def drained() -> bool:
             return await pending_outbox(engine) == 0
 
-        await wait_until(drained, 15)
+        await wait_until(drained, 60)
         relay = await app.extensions["QUART_DISHKA"].container.get(OutboxRelay)
         assert isinstance(relay, CrashOnceAfterAck) and relay.crashed_with
         assert relay.running, "the relay loop did not survive the crash"
@@ -135,7 +135,7 @@ async def test_a_killed_service_loses_no_accepted_change(
         await asyncio.sleep(1.5)
         first.kill()
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*writers), 15)
+        await asyncio.wait_for(asyncio.gather(*writers), 60)
     assert len(accepted) > 10, "too few writes before the kill to mean anything"
 
     fault_env.start_service("successor")
@@ -143,7 +143,7 @@ async def test_a_killed_service_loses_no_accepted_change(
     async def drained() -> bool:
         return await pending_outbox(fault_engine) == 0
 
-    await wait_until(drained, 20)
+    await wait_until(drained, 60)
     assert await outbox_rows(fault_engine) == []  # every row published, and deleted
     async with fault_engine.connect() as connection:
         committed = {
@@ -153,7 +153,7 @@ async def test_a_killed_service_loses_no_accepted_change(
             )
         }
     assert set(accepted) <= committed  # every 201 was committed
-    events = await collect_events(fault_env.kafka_bootstrap, by_user(owner), len(committed), 20)
+    events = await collect_events(fault_env.kafka_bootstrap, by_user(owner), len(committed), 60)
     # At least once, always with the row's own event_id: deduped, one event per class.
     event_ids: dict[str, set[uuid.UUID]] = {}
     for event in events:

@@ -21,16 +21,19 @@ from typing import IO
 
 from huleedu_devstack import free_port
 
+from services.class_management_service.config import ENV_PREFIX
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
-ENV_PREFIX = "CLASS_MANAGEMENT_SERVICE_"
 
 
 def service_env(
     database_url: str, redis_url: str, kafka_bootstrap: str, **overrides: object
 ) -> dict[str, str]:
     """``CLASS_MANAGEMENT_SERVICE_*`` settings for the local stack (the local broker has no
-    idempotent producers) and short relay back-offs so that tests see recovery quickly."""
+    idempotent producers), short relay back-offs so that tests see recovery quickly, and
+    trusted-header mode unless ``AUTH_MODE`` says otherwise."""
     settings: dict[str, object] = {
+        "AUTH_MODE": "trusted-header",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -63,7 +66,7 @@ class ServiceProcess:
         self._log: IO[bytes] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 120.0) -> ServiceProcess:
         """Start and wait until ``/healthz/live`` answers; fail with the log if it does not."""
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
@@ -81,13 +84,14 @@ class ServiceProcess:
             raise
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Until ``/healthz`` answers 200: every dependency this process needs is up."""
-        self._wait_until_ok("/healthz", timeout, "be healthy")
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        """Until ``/healthz`` answers 200 ``ok``: every dependency is up (a 200 ``degraded``
+        still serves, but something it reports on is down)."""
+        self._wait_until_ok("/healthz", timeout, "be healthy", b'"status":"ok"')
 
-    def _wait_until_ok(self, path: str, timeout: float, what: str) -> None:
-        """Poll ``path`` until it answers 200; fail with the log if the process exits first
-        or ``timeout`` passes."""
+    def _wait_until_ok(self, path: str, timeout: float, what: str, body_holds: bytes = b"") -> None:
+        """Poll ``path`` until it answers 200 (with ``body_holds`` in its body, spaces
+        ignored); fail with the log if the process exits first or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.running:
@@ -97,7 +101,8 @@ class ServiceProcess:
                 )
             try:
                 with urllib.request.urlopen(self.base_url + path, timeout=3) as reply:
-                    if reply.status == 200:
+                    body = reply.read().replace(b" ", b"")
+                    if reply.status == 200 and body_holds in body:
                         return
             except (OSError, urllib.error.URLError):
                 pass

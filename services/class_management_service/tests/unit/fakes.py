@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from common_core.events import STATE_TOPICS, EventEnvelope
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
+    NO_FILTERS,
     ClassRecord,
     EssayLinkRecord,
+    EssayWriterRecord,
+    ListFilters,
     OutboxEntry,
     Page,
     RosterEntryRecord,
+    SortKey,
     StudentChanges,
+    StudentIdentityRecord,
     StudentRecord,
 )
 from services.class_management_service.exceptions import (
@@ -36,6 +42,8 @@ from services.class_management_service.protocols import (
     ClassRepositoryProtocol,
     OutboxWakerProtocol,
 )
+
+RowT = TypeVar("RowT", ClassRecord, StudentRecord)
 
 
 class FakeClassRepository:
@@ -101,19 +109,16 @@ class FakeClassRepository:
         limit: int,
         offset: int,
         course_code: CourseCode | None = None,
-        updated_since: datetime | None = None,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[ClassRecord]:
-        rows = sorted(
-            (
-                r
-                for r in self.classes.values()
-                if r.created_by_user_id == user_id
-                and (course_code is None or r.course_code == course_code)
-                and (updated_since is None or r.updated_at >= updated_since)
-            ),
-            key=lambda r: r.created_at,
-            reverse=True,
-        )
+        rows = [
+            r
+            for r in self.classes.values()
+            if r.created_by_user_id == user_id
+            and (course_code is None or r.course_code == course_code)
+            and _matches(filters, r.id, r.updated_at, r.name)
+        ]
+        rows = _sorted(rows, filters.sort or "-created_at", lambda r: (_folded(r.name),))
         return Page(rows[offset : offset + limit], len(rows), limit, offset)
 
     async def update_class(
@@ -209,13 +214,26 @@ class FakeClassRepository:
         return self._owned_student(user_id, student_id)
 
     async def list_students(
-        self, *, user_id: str, class_id: uuid.UUID | None, limit: int, offset: int
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+        filters: ListFilters = NO_FILTERS,
     ) -> Page[StudentRecord]:
         rows = [
             s
             for s in self.students.values()
-            if s.created_by_user_id == user_id and (class_id is None or class_id in s.class_ids)
+            if s.created_by_user_id == user_id
+            and (class_id is None or class_id in s.class_ids)
+            and _matches(
+                filters, s.id, s.updated_at, s.first_name, s.last_name, s.legal_full_name, s.email
+            )
         ]
+        rows = _sorted(
+            rows, filters.sort or "name", lambda s: (_folded(s.last_name), _folded(s.first_name))
+        )
         return Page(rows[offset : offset + limit], len(rows), limit, offset)
 
     async def update_student(
@@ -284,11 +302,86 @@ class FakeClassRepository:
         return link, True
 
     async def list_student_essays(
-        self, *, user_id: str, student_id: uuid.UUID
-    ) -> list[EssayLinkRecord] | None:
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[EssayLinkRecord] | None:
         if self._owned_student(user_id, student_id) is None:
             return None
-        return [link for link in self.essays.values() if link.student_id == student_id]
+        rows = [link for link in self.essays.values() if link.student_id == student_id]
+        return Page(rows[offset : offset + limit], len(rows), limit, offset)
+
+    async def list_student_classes(
+        self, *, user_id: str, student_id: uuid.UUID, limit: int, offset: int, sort: SortKey
+    ) -> Page[ClassRecord] | None:
+        student = self._owned_student(user_id, student_id)
+        if student is None:
+            return None
+        rows = [self.classes[class_id] for class_id in student.class_ids]
+        rows = _sorted(rows, sort, lambda r: (_folded(r.name),))
+        return Page(rows[offset : offset + limit], len(rows), limit, offset)
+
+    async def unlink_essay(
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
+    ) -> bool:
+        link = self.essays.get(essay_id)
+        if link is None or link.student_id != student_id:
+            return False
+        if self._owned_student(user_id, student_id) is None:
+            return False
+        del self.essays[essay_id]
+        self._write([announce.essay_unlinked(essay_id, student_id, datetime.now(UTC))])
+        return True
+
+    async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
+        records: list[ClassRecord | StudentRecord] = [*self.classes.values()]
+        records += self.students.values()
+        self._write([announce.state(record) for record in records])
+        return len(records)
+
+    async def get_essay_writer(
+        self, *, user_id: str, essay_id: uuid.UUID
+    ) -> EssayWriterRecord | None:
+        link = self.essays.get(essay_id)
+        student = self._owned_student(user_id, link.student_id) if link else None
+        if link is None or student is None:
+            return None
+        identity = StudentIdentityRecord(
+            student.id,
+            student.first_name,
+            student.last_name,
+            student.legal_full_name,
+            student.email,
+        )
+        return EssayWriterRecord(link.essay_id, link.student_id, link.created_at, identity)
+
+
+def _folded(text: str | None) -> str:
+    # As the database's search_folded: accents removed, lower case (close enough for fakes).
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def _matches(
+    filters: ListFilters, record_id: uuid.UUID, updated_at: datetime, *texts: str | None
+) -> bool:
+    return (
+        (filters.q is None or any(_folded(filters.q) in _folded(text) for text in texts))
+        and (filters.ids is None or record_id in filters.ids)
+        and (filters.updated_since is None or updated_at >= filters.updated_since)
+    )
+
+
+def _sorted(rows: list[RowT], sort: SortKey, name: Callable[[RowT], tuple[str, ...]]) -> list[RowT]:
+    field = sort.removeprefix("-")
+    return sorted(
+        rows,
+        key=lambda r: (*name(r), str(r.id)) if field == "name" else (getattr(r, field), str(r.id)),
+        reverse=sort.startswith("-"),
+    )
 
     async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
         records: list[ClassRecord | StudentRecord] = [*self.classes.values()]

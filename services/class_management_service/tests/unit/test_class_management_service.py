@@ -11,6 +11,7 @@ from common_core.events import (
     ClassPreviousV1,
     ClassUpdatedV1,
     EssayLinkedV1,
+    EssayUnlinkedV1,
     StudentCreatedV1,
     StudentDeletedV1,
     StudentPreviousV1,
@@ -18,11 +19,12 @@ from common_core.events import (
 )
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import StudentChanges
+from services.class_management_service.domain import ListFilters, StudentChanges
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
     CourseNotFoundError,
     EssayAlreadyAssociatedError,
+    EssayLinkNotFoundError,
     MultipleCourseError,
     StudentNotFoundError,
     VersionConflictError,
@@ -329,7 +331,9 @@ async def test_list_students_of_a_foreign_class_is_not_found(service) -> None:
         user_id=OTHER, correlation_id=CORRELATION, name="x", course_codes=["ENG6"]
     )
     with pytest.raises(ClassNotFoundError):
-        await service.list_students(user_id=USER, class_id=foreign.id, limit=20, offset=0)
+        await service.list_students(
+            user_id=USER, class_id=foreign.id, limit=20, offset=0, filters=ListFilters()
+        )
 
 
 async def test_essay_association_is_idempotent_and_exclusive(service, repository) -> None:
@@ -344,11 +348,56 @@ async def test_essay_association_is_idempotent_and_exclusive(service, repository
     with pytest.raises(EssayAlreadyAssociatedError):
         await service.associate_essay(student_id=bob.id, **link)
     with pytest.raises(StudentNotFoundError):
-        await service.list_student_essays(user_id=OTHER, student_id=ada.id)
-    links = await service.list_student_essays(user_id=USER, student_id=ada.id)
-    assert [link.essay_id for link in links] == [essay]
+        await service.list_student_essays(user_id=OTHER, student_id=ada.id, limit=20, offset=0)
+    links = await service.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0)
+    assert [link.essay_id for link in links.items] == [essay]
     # The first link only is announced (essay links change no class or student).
     assert repository.outbox[2:] == [repository.outbox[-1]]
     assert repository.outbox[-1].data == EssayLinkedV1(
         essay_id=essay, student_id=ada.id, user_id=USER, linked_at=first[0].created_at
     )
+
+
+async def test_unlink_essay_announces_unlinked_and_then_is_not_found(
+    service, repository, waker
+) -> None:
+    ada = await _student(service, email="ada@example.com")
+    essay = uuid.uuid4()
+    await service.associate_essay(
+        user_id=USER, correlation_id=CORRELATION, student_id=ada.id, essay_id=essay
+    )
+    writer = await service.get_essay_writer(user_id=USER, essay_id=essay)
+    assert (writer.student.id, writer.student.email) == (ada.id, "ada@example.com")
+    wakes = waker.wakes
+
+    with pytest.raises(EssayLinkNotFoundError):
+        await service.unlink_essay(
+            user_id=OTHER, correlation_id=uuid.uuid4(), student_id=ada.id, essay_id=essay
+        )
+    await service.unlink_essay(
+        user_id=USER, correlation_id=uuid.uuid4(), student_id=ada.id, essay_id=essay
+    )
+
+    unlinked = repository.outbox[-1].data
+    assert isinstance(unlinked, EssayUnlinkedV1)
+    assert (unlinked.essay_id, unlinked.student_id, unlinked.user_id) == (essay, ada.id, USER)
+    assert waker.wakes == wakes + 1
+    with pytest.raises(EssayLinkNotFoundError):
+        await service.get_essay_writer(user_id=USER, essay_id=essay)
+    with pytest.raises(EssayLinkNotFoundError):
+        await service.unlink_essay(
+            user_id=USER, correlation_id=uuid.uuid4(), student_id=ada.id, essay_id=essay
+        )
+
+
+async def test_a_students_classes_are_not_found_for_another_user(service) -> None:
+    ada = await _student(service)
+
+    with pytest.raises(StudentNotFoundError):
+        await service.list_student_classes(
+            user_id=OTHER, student_id=ada.id, limit=20, offset=0, sort="name"
+        )
+    page = await service.list_student_classes(
+        user_id=USER, student_id=ada.id, limit=20, offset=0, sort="name"
+    )
+    assert (page.items, page.total) == ([], 0)
