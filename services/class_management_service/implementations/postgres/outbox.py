@@ -35,6 +35,7 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -116,7 +117,9 @@ def entry_after(cte: CTE) -> Insert:
         select(
             *(_ENTRIES.c[name] for name in EVENT_COLUMNS[:-1]),
             sql_cast(_ENTRIES.c.payload, JSONB),
-        ).select_from(cte, _ENTRIES),
+        )
+        .select_from(cte)
+        .join(_ENTRIES, true()),  # every row of cte with the bound row: a cross join
     )
 
 
