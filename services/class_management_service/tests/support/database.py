@@ -39,8 +39,8 @@ async def outbox_rows(engine: AsyncEngine, where: str = "true", **params: Any) -
     async with engine.connect() as connection:
         result = await connection.execute(
             text(
-                "SELECT id, event_id, event_type, aggregate_id, payload, attempts, last_error,"
-                " created_at, next_attempt_at, parked_at"
+                "SELECT id, event_id, event_type, topic, aggregate_id, payload, attempts,"
+                " last_error, created_at, next_attempt_at, parked_at"
                 f" FROM event_outbox WHERE {where} ORDER BY id"
             ),
             params,
