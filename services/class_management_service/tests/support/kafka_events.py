@@ -151,6 +151,24 @@ async def collect_events(
         return [e for e in collector.events if predicate(e)]
 
 
+async def read_to_end(
+    bootstrap: str, topics: Iterable[str], timeout: float = 60.0
+) -> list[ConsumedEvent]:
+    """Every record of ``topics`` from the beginning to the end they had when asked."""
+    async with EventCollector(bootstrap, topics) as collector:
+        consumer = collector._consumer
+        assert consumer is not None
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
+            if not behind:
+                return collector.events
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {sorted(set(topics))} to the end")
+            await collector.poll()
+
+
 def by_user(user_id: str) -> Callable[[ConsumedEvent], bool]:
     """Events caused by ``user_id`` (class events name it user_id, student events
     created_by_user_id or updated_by_user_id)."""
