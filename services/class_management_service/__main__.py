@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run the outbox relay (always on); serve only health and metrics on HOST:PORT",
     )
     commands.add_parser("create-topics", help="create every common_core topic on the broker")
+    commands.add_parser(
+        "publish-state",
+        help="write every class's and student's current state to the state topics (via the outbox)",
+    )
     token = commands.add_parser(
         "token",
         help="print a bearer token for a user, signed with JWT_SECRET_KEY (development)",
@@ -91,6 +95,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"create-topics: {error}", file=sys.stderr)
             return EXIT_UNREACHABLE
         print(f"Kafka at {bootstrap}: {len(ALL_TOPICS)} topics ready ({len(created)} created)")
+    elif command == "publish-state":
+        import asyncio
+
+        from services.class_management_service.state_publishing import publish_state
+
+        written = asyncio.run(publish_state())
+        print(f"wrote the state of {written} classes and students to the outbox")
     elif command == "token":
         return _print_token(args.user, args.ttl)
     return 0

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import ListFilters, Page, SortKey
+from services.class_management_service.domain import KEEP, Keep, ListFilters, Page, SortKey
 
 # Bidirectional overrides and isolates reorder what a reader sees ("evil\u202egpj.exe").
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -96,9 +96,31 @@ class CreateClassRequest(_Body):
     course_codes: CourseCodes
 
 
-class UpdateClassRequest(_Body):
-    name: ClassName | None = None
-    course_codes: CourseCodes | None = None
+class _MergePatch(_Body):
+    """A PUT body with merge-patch meaning: a field left out is unchanged; ``null`` removes a
+    field that may be absent (``REMOVABLE``) and is refused for one that may not."""
+
+    REMOVABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _null_only_where_removable(self) -> Self:
+        nulled = sorted(
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name not in self.REMOVABLE
+        )
+        if nulled:
+            raise ValueError(
+                f"{', '.join(nulled)}: null would remove a required field; leave it out to keep it"
+            )
+        return self
+
+
+class UpdateClassRequest(_MergePatch):
+    """Merge-patch of a class: only the fields given change."""
+
+    name: ClassName | None = Field(default=None, description="Left out: unchanged.")
+    course_codes: CourseCodes | None = Field(default=None, description="Left out: unchanged.")
 
 
 class PersonNameRequest(_Body):
@@ -128,9 +150,28 @@ class CreateStudentRequest(_Body):
     class_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_IDS)
 
 
-class UpdateStudentRequest(_Body):
-    person_name: PersonNameRequest | None = None
-    email: Email | None = None
+class PersonNamePatch(_MergePatch):
+    """Merge-patch of a name: only the parts given change (the stored legal_full_name too
+    stays unless given)."""
+
+    first_name: PersonName | None = Field(default=None, description="Left out: unchanged.")
+    last_name: PersonName | None = Field(default=None, description="Left out: unchanged.")
+    legal_full_name: PersonName | None = Field(default=None, description="Left out: unchanged.")
+
+
+class UpdateStudentRequest(_MergePatch):
+    """Merge-patch of a student: only the fields given change; ``"email": null`` removes the
+    e-mail address. Adding a class the student is in, or removing one it is not in, changes
+    nothing; a request that changes nothing is answered with the student as it is."""
+
+    REMOVABLE: ClassVar[frozenset[str]] = frozenset({"email", "add_class_ids", "remove_class_ids"})
+
+    person_name: PersonNamePatch | None = Field(
+        default=None, description="Only the name parts given change."
+    )
+    email: Email | None = Field(
+        default=None, description="Left out: unchanged; null: the e-mail address is removed."
+    )
     add_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
     remove_class_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_IDS)
 
@@ -143,6 +184,11 @@ class UpdateStudentRequest(_Body):
                 + ", ".join(sorted(str(class_id) for class_id in both))
             )
         return self
+
+    @property
+    def email_change(self) -> str | Keep | None:
+        """The e-mail to store (None: remove it), or KEEP when it was left out."""
+        return self.email if "email" in self.model_fields_set else KEEP
 
 
 def _split_ids(value: object) -> object:

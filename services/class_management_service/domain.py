@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum, auto
 from typing import Any, Generic, Literal, TypeVar
 
 from common_core.events import EventEnvelope
@@ -14,13 +14,33 @@ from common_core import CourseCode
 
 RecordT = TypeVar("RecordT")
 
-# Builds the event of a change from the record as it is after the change; the repository
-# writes it to the outbox in the change's own transaction.
-EventFactory = Callable[[RecordT], EventEnvelope[Any]]
-# Builds the event of an update from the version the update produces. The repository may
-# build it before the change runs (so that change and event are one statement) and then
-# stores the event with the version the database actually produced.
-VersionedEventFactory = Callable[[int], EventEnvelope[Any]]
+
+class Keep(Enum):
+    """A field a change leaves as it is (where ``None`` is a value: "no e-mail")."""
+
+    KEEP = auto()
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One row a change writes to the outbox in its own transaction: an event of a change
+    topic, or a record of a state topic (``payload`` ``None``: a tombstone)."""
+
+    event_id: uuid.UUID
+    event_type: str
+    topic: str
+    aggregate_id: str
+    payload: EventEnvelope[Any] | None
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope[Any]) -> OutboxEntry:
+        data = envelope.data
+        return cls(
+            envelope.event_id, envelope.event_type, envelope.event_type, data.aggregate_id, envelope
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +140,13 @@ class Page(Generic[RecordT]):
 
 @dataclass(frozen=True, slots=True)
 class StudentChanges:
-    """A student update; ``None`` means "leave as it is"."""
+    """A student update (merge-patch): ``None`` (or ``KEEP`` for the e-mail, where ``None``
+    removes it) leaves a field as it is."""
 
     first_name: str | None = None
     last_name: str | None = None
     legal_full_name: str | None = None
-    email: str | None = None
+    email: str | Keep | None = KEEP
     add_class_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
     remove_class_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
 
@@ -138,7 +159,7 @@ class OutboxMessage:
     event_id: uuid.UUID
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone
     headers: list[tuple[str, bytes]]
     attempts: int
 

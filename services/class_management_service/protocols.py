@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-from common_core.events import EventEnvelope
+from datetime import datetime
+from typing import Protocol
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
@@ -16,8 +15,8 @@ from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
     EssayWriterRecord,
-    EventFactory,
     ListFilters,
+    OutboxEntry,
     OutboxMessage,
     Page,
     RosterEntryRecord,
@@ -25,22 +24,56 @@ from services.class_management_service.domain import (
     StoredResponse,
     StudentChanges,
     StudentRecord,
-    VersionedEventFactory,
 )
+
+
+class AnnouncerProtocol(Protocol):
+    """Builds the outbox rows of changes (the service's; the repository calls it with the
+    states it locked and read)."""
+
+    def class_changed(
+        self, before: ClassRecord | None, after: ClassRecord | None
+    ) -> list[OutboxEntry]:
+        """The rows of a class created (``before`` None), changed, or deleted (``after``
+        None)."""
+        ...
+
+    def student_changed(
+        self, before: StudentRecord | None, after: StudentRecord | None
+    ) -> list[OutboxEntry]:
+        """The rows of a student created (``before`` None), changed, or deleted (``after``
+        None)."""
+        ...
+
+    def essay_linked(self, link: EssayLinkRecord) -> OutboxEntry:
+        """The row announcing a new essay link."""
+        ...
+
+    def essay_unlinked(
+        self, essay_id: uuid.UUID, student_id: uuid.UUID, at: datetime
+    ) -> OutboxEntry:
+        """The row announcing that the essay's link to the student was removed at ``at``."""
+        ...
+
+    def state(self, record: ClassRecord | StudentRecord) -> OutboxEntry:
+        """The state-topic record of an aggregate as it is."""
+        ...
 
 
 class ClassRepositoryProtocol(Protocol):
     """Classes, students, memberships and essay links of one owner at a time.
 
     Every method runs in its own transaction. Methods that change state take an
-    ``event`` factory and write its envelope to the outbox in that same transaction.
+    ``announce``r and write the outbox rows it builds from each changed aggregate's states
+    before and after, in that same transaction; a change that changes nothing writes none
+    and returns the record as it was.
     Lookups of another owner's rows behave exactly like lookups of missing rows: None (or
     False) here, and the service decides that it is a 404. Each method has the name of the
     service's method that calls it.
     """
 
     async def create_class(
-        self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
+        self, *, user_id: str, name: str, course_code: CourseCode, announce: AnnouncerProtocol
     ) -> ClassRecord:
         """Store a new class. Raises CourseNotFoundError for a course that is not seeded."""
         ...
@@ -70,7 +103,7 @@ class ClassRepositoryProtocol(Protocol):
         name: str | None,
         course_code: CourseCode | None,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> ClassRecord | None:
         """Apply the non-None fields and bump the version; None when not found. A change
         writes ``event(new version)``; a request that changes nothing writes no event.
@@ -85,7 +118,7 @@ class ClassRepositoryProtocol(Protocol):
         user_id: str,
         class_id: uuid.UUID,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> bool:
         """Delete the class and its memberships (students stay) and write ``event(version
         after the delete)``; False when not found. Raises VersionConflictError."""
@@ -104,7 +137,7 @@ class ClassRepositoryProtocol(Protocol):
         name: PersonNameV1,
         email: str | None,
         class_ids: Sequence[uuid.UUID],
-        event: EventFactory[StudentRecord],
+        announce: AnnouncerProtocol,
     ) -> StudentRecord:
         """Store a student enrolled in ``class_ids``.
 
@@ -137,7 +170,7 @@ class ClassRepositoryProtocol(Protocol):
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> StudentRecord | None:
         """Apply the given changes; None when not found. A change writes ``event(new
         version)``; a request that changes nothing writes no event.
@@ -152,16 +185,22 @@ class ClassRepositoryProtocol(Protocol):
         user_id: str,
         student_id: uuid.UUID,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> bool:
         """Delete the student with memberships and essay links and write ``event(version
         after the delete)``; False when not found. Raises VersionConflictError."""
         ...
 
     async def associate_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
     ) -> tuple[EssayLinkRecord, bool] | None:
-        """Link an essay to a student (idempotent); (link, created) or None if no student.
+        """Link an essay to a student (idempotent) and write its ``linked`` event the first
+        time; (link, created) or None if no student.
 
         Raises EssayAlreadyAssociatedError when the essay belongs to another student.
         """
@@ -181,10 +220,15 @@ class ClassRepositoryProtocol(Protocol):
         ...
 
     async def unlink_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID, event: EventEnvelope[Any]
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
     ) -> bool:
-        """Remove the essay's link to the student and write ``event``; False when the
-        student (of the owner's) has no such link."""
+        """Remove the essay's link to the student and write its ``essay_unlinked`` row;
+        False when the student (of the owner's) has no such link."""
         ...
 
     async def get_essay_writer(
@@ -192,6 +236,11 @@ class ClassRepositoryProtocol(Protocol):
     ) -> EssayWriterRecord | None:
         """The essay's link with its student, or None unless one of the owner's students
         wrote it."""
+        ...
+
+    async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
+        """Write the state record of every class and student (every owner's) to the outbox,
+        ``batch_size`` aggregates per transaction; returns how many it wrote."""
         ...
 
 
@@ -377,7 +426,12 @@ class ClassManagementServiceProtocol(Protocol):
         ...
 
     async def associate_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
     ) -> tuple[EssayLinkRecord, bool]:
         """Link an essay to the student; (link, created).
 

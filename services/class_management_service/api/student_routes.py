@@ -19,6 +19,7 @@ from services.class_management_service.api_models import (
     EssayListResponse,
     ListStudentsQuery,
     PageQuery,
+    PersonNamePatch,
     StudentClassesQuery,
     StudentListResponse,
     StudentResponse,
@@ -94,16 +95,16 @@ async def update_student(
     student_id: str, data: UpdateStudentRequest, service: Service
 ) -> tuple[StudentResponse, int, dict[str, str]]:
     context = current_context()
-    name = data.person_name.to_person_name() if data.person_name else None
+    name = data.person_name or PersonNamePatch()
     record = await service.update_student(
         user_id=context.user_id,
         correlation_id=context.correlation_id,
         student_id=parse_uuid(student_id, "student_id"),
         changes=StudentChanges(
-            first_name=name.first_name if name else None,
-            last_name=name.last_name if name else None,
-            legal_full_name=name.legal_full_name if name else None,
-            email=data.email,
+            first_name=name.first_name,
+            last_name=name.last_name,
+            legal_full_name=name.legal_full_name,
+            email=data.email_change,
             add_class_ids=tuple(data.add_class_ids or ()),
             remove_class_ids=tuple(data.remove_class_ids or ()),
         ),
@@ -134,8 +135,10 @@ async def delete_student(student_id: str, service: Service) -> Response:
 async def associate_essay(
     student_id: str, essay_id: str, service: Service
 ) -> tuple[EssayLinkResponse, int]:
+    context = current_context()
     link, created = await service.associate_essay(
-        user_id=current_context().user_id,
+        user_id=context.user_id,
+        correlation_id=context.correlation_id,
         student_id=parse_uuid(student_id, "student_id"),
         essay_id=parse_uuid(essay_id, "essay_id"),
     )

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
-
-from common_core.events import (
-    ClassCreatedV1,
-    ClassDeletedV1,
-    ClassUpdatedV1,
-    EssayUnlinkedV1,
-    EventEnvelope,
-    StudentCreatedV1,
-    StudentDeletedV1,
-    StudentUpdatedV1,
-    make_envelope,
-)
-from pydantic import BaseModel
 
 from common_core import CourseCode, PersonNameV1
-from services.class_management_service.config import SERVICE_NAME
 from services.class_management_service.domain import (
+    KEEP,
     ClassRecord,
     EssayLinkRecord,
     EssayWriterRecord,
@@ -40,11 +25,11 @@ from services.class_management_service.exceptions import (
     MultipleCourseError,
     StudentNotFoundError,
 )
+from services.class_management_service.implementations.announcements import Announcements
 from services.class_management_service.protocols import (
     ClassRepositoryProtocol,
     OutboxWakerProtocol,
 )
-from services.class_management_service.tracing import trace_metadata
 
 
 def resolve_course_code(course_codes: Sequence[str]) -> CourseCode:
@@ -69,15 +54,6 @@ class ClassManagementServiceImpl:
         self._repository = repository
         self._waker = waker
 
-    @staticmethod
-    def _envelope(data: BaseModel, correlation_id: uuid.UUID) -> EventEnvelope[Any]:
-        return make_envelope(
-            data,
-            source_service=SERVICE_NAME,
-            correlation_id=correlation_id,
-            metadata=trace_metadata(),
-        )
-
     # -- classes --------------------------------------------------------------------
 
     async def create_class(
@@ -88,16 +64,7 @@ class ClassManagementServiceImpl:
             user_id=user_id,
             name=name,
             course_code=course_code,
-            event=lambda created: self._envelope(
-                ClassCreatedV1(
-                    class_id=created.id,
-                    class_designation=created.name,
-                    course_codes=[created.course_code],
-                    user_id=user_id,
-                    version=created.version,
-                ),
-                correlation_id,
-            ),
+            announce=Announcements(user_id, correlation_id),
         )
         await self._waker.wake()
         return record
@@ -138,16 +105,7 @@ class ClassManagementServiceImpl:
             name=name,
             course_code=course_code,
             expected_version=expected_version,
-            event=lambda version: self._envelope(
-                ClassUpdatedV1(
-                    class_id=class_id,
-                    class_designation=name,
-                    course_codes=[course_code] if course_code is not None else None,
-                    user_id=user_id,
-                    version=version,
-                ),
-                correlation_id,
-            ),
+            announce=Announcements(user_id, correlation_id),
         )
         if record is None:
             raise ClassNotFoundError(f"Class {class_id} not found.")
@@ -166,10 +124,7 @@ class ClassManagementServiceImpl:
             user_id=user_id,
             class_id=class_id,
             expected_version=expected_version,
-            event=lambda version: self._envelope(
-                ClassDeletedV1(class_id=class_id, user_id=user_id, version=version),
-                correlation_id,
-            ),
+            announce=Announcements(user_id, correlation_id),
         )
         if not deleted:
             raise ClassNotFoundError(f"Class {class_id} not found.")
@@ -201,18 +156,7 @@ class ClassManagementServiceImpl:
             name=name,
             email=_normalise_email(email),
             class_ids=class_ids,
-            event=lambda created: self._envelope(
-                StudentCreatedV1(
-                    student_id=created.id,
-                    first_name=created.first_name,
-                    last_name=created.last_name,
-                    student_email=created.email,
-                    class_ids=list(created.class_ids),
-                    created_by_user_id=user_id,
-                    version=created.version,
-                ),
-                correlation_id,
-            ),
+            announce=Announcements(user_id, correlation_id),
         )
         await self._waker.wake()
         return record
@@ -251,7 +195,7 @@ class ClassManagementServiceImpl:
             first_name=changes.first_name,
             last_name=changes.last_name,
             legal_full_name=changes.legal_full_name,
-            email=_normalise_email(changes.email),
+            email=changes.email if changes.email is KEEP else _normalise_email(changes.email),
             add_class_ids=changes.add_class_ids,
             remove_class_ids=changes.remove_class_ids,
         )
@@ -260,19 +204,7 @@ class ClassManagementServiceImpl:
             student_id=student_id,
             changes=changes,
             expected_version=expected_version,
-            event=lambda version: self._envelope(
-                StudentUpdatedV1(
-                    student_id=student_id,
-                    first_name=changes.first_name,
-                    last_name=changes.last_name,
-                    student_email=changes.email,
-                    add_class_ids=list(changes.add_class_ids) or None,
-                    remove_class_ids=list(changes.remove_class_ids) or None,
-                    updated_by_user_id=user_id,
-                    version=version,
-                ),
-                correlation_id,
-            ),
+            announce=Announcements(user_id, correlation_id),
         )
         if record is None:
             raise StudentNotFoundError(f"Student {student_id} not found.")
@@ -291,23 +223,30 @@ class ClassManagementServiceImpl:
             user_id=user_id,
             student_id=student_id,
             expected_version=expected_version,
-            event=lambda version: self._envelope(
-                StudentDeletedV1(student_id=student_id, user_id=user_id, version=version),
-                correlation_id,
-            ),
+            announce=Announcements(user_id, correlation_id),
         )
         if not deleted:
             raise StudentNotFoundError(f"Student {student_id} not found.")
         await self._waker.wake()
 
     async def associate_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
     ) -> tuple[EssayLinkRecord, bool]:
         result = await self._repository.associate_essay(
-            user_id=user_id, student_id=student_id, essay_id=essay_id
+            user_id=user_id,
+            student_id=student_id,
+            essay_id=essay_id,
+            announce=Announcements(user_id, correlation_id),
         )
         if result is None:
             raise StudentNotFoundError(f"Student {student_id} not found.")
+        if result[1]:
+            await self._waker.wake()
         return result
 
     async def list_student_essays(
@@ -333,14 +272,11 @@ class ClassManagementServiceImpl:
     async def unlink_essay(
         self, *, user_id: str, correlation_id: uuid.UUID, student_id: uuid.UUID, essay_id: uuid.UUID
     ) -> None:
-        event = EssayUnlinkedV1(
-            essay_id=essay_id, student_id=student_id, user_id=user_id, unlinked_at=datetime.now(UTC)
-        )
         unlinked = await self._repository.unlink_essay(
             user_id=user_id,
             student_id=student_id,
             essay_id=essay_id,
-            event=self._envelope(event, correlation_id),
+            announce=Announcements(user_id, correlation_id),
         )
         if not unlinked:
             raise EssayLinkNotFoundError(f"Student {student_id} has no essay {essay_id}.")

@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, String, any_, bindparam, exists, func, insert, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Update,
+    any_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common_core import CourseCode
 from services.class_management_service.domain import SortKey
-from services.class_management_service.exceptions import ClassNotFoundError, CourseNotFoundError
+from services.class_management_service.exceptions import CourseNotFoundError
 from services.class_management_service.implementations.postgres.outbox import (
-    delete_with_event,
-    event_after,
-    with_version,
+    delete_with_entries,
+    with_entries,
 )
 from services.class_management_service.implementations.postgres.tables import (
     CLASS_COLUMNS,
     CLASS_OWNER,
     CLASS_SEARCH_TEXT,
     ROSTER_ENTRY_COLUMNS,
+    STUDENT_COLUMNS,
     UUID_TYPE,
     classes,
     courses,
-    guarded,
     membership,
     narrowed,
     ordered,
@@ -49,25 +60,8 @@ OF_STUDENT = classes.c.id.in_(
 
 # The user's class by id (primary key), or no row.
 GET_CLASS = select(*CLASS_COLUMNS).where(CLASS_OWNER)
-# The version of the user's class, or no row: why a guarded change matched nothing.
-CLASS_VERSION = select(classes.c.version).where(CLASS_OWNER)
 # Every seeded course's id by code; read once per process (courses never change at run time).
 COURSE_IDS = select(courses.c.course_code, courses.c.id)
-# The classes named by id, looked up by primary key alone, then kept if they are the user's.
-# With the owner in the same WHERE clause, PostgreSQL's generic plan (prepared statements
-# switch to it after five runs) may estimate "this user has a few classes" from stale
-# statistics, scan the owner index instead and filter every class the user has: a student
-# creation then cost O(the user's classes). MATERIALIZED keeps the lookup on the key.
-_CLASSES_BY_ID = (
-    select(classes.c.id, classes.c.created_by_user_id)
-    .where(classes.c.id == any_(bindparam("class_ids", type_=ARRAY(UUID_TYPE))))
-    .cte("classes_by_id")
-    .prefix_with("MATERIALIZED")
-)
-# Those of ``class_ids`` that are the user's classes (test_query_plans: key lookups only).
-OWNED_CLASS_IDS = select(_CLASSES_BY_ID.c.id).where(
-    _CLASSES_BY_ID.c.created_by_user_id == bindparam("user_id", type_=String)
-)
 # One page of a class's students by name with the total, or no row if it is not the user's.
 ROSTER, _ = paged(
     select(*ROSTER_ENTRY_COLUMNS), students, (IN_CLASS, exists().where(CLASS_OWNER)), BY_NAME
@@ -109,7 +103,7 @@ def class_list(
     )
 
 
-def _create_class_statement() -> Insert:
+def _create_class_statement() -> Select[Any]:
     new_class = (
         insert(classes)
         .values(
@@ -119,47 +113,87 @@ def _create_class_statement() -> Insert:
             created_by_user_id=bindparam("user_id", type_=String),
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
-            version=1,
+            version=literal_column("1"),
         )
         .returning(classes.c.id)
         .cte("new_class")
     )
-    return event_after(new_class).add_cte(new_class)
+    return with_entries(select(new_class.c.id))
 
 
-# A new class and its ``created`` event: one statement, both or neither.
+# A new class and its outbox rows: one statement, all or nothing.
 CREATE_CLASS = _create_class_statement()
 
+# Locks: a lock statement locks and returns ids only; the rows are read by the statement
+# after it. (Read in the locking statement, a row that was waited for is re-read, but its
+# subqueries, ``student_count`` or ``class_ids``, would still see the snapshot from before
+# the wait.) Classes are locked before students, each kind in id order, by every change:
+# two changes then never wait for each other.
 
-@cache
-def update_class_statement(checks_version: bool) -> Select[Any]:
-    """Rename and/or re-course an owned class (a NULL keeps the value) and write its event,
-    in one statement; returns the class as changed, or no row when nothing matched.
+# The user's class, locked until the transaction ends: every change of a class, of its name
+# or of its members (so of its ``student_count``), locks it first.
+LOCK_CLASS = select(classes.c.id).where(CLASS_OWNER).with_for_update()
+# The classes named by ``class_ids`` (any owner: the caller checks), locked in id order.
+LOCK_CLASSES = (
+    select(classes.c.id)
+    .where(classes.c.id == any_(bindparam("class_ids", type_=ARRAY(UUID_TYPE))))
+    .order_by(classes.c.id)
+    .with_for_update()
+)
+# The classes named by ``class_ids``, any owner (primary key).
+CLASSES_BY_ID = select(*CLASS_COLUMNS).where(
+    classes.c.id == any_(bindparam("class_ids", type_=ARRAY(UUID_TYPE)))
+)
+# The members of a class locked before, locked in id order: a class's deletion changes each
+# one's ``class_ids`` (membership's primary key, then the students' primary key).
+LOCK_MEMBERS = select(students.c.id).where(IN_CLASS).order_by(students.c.id).with_for_update()
+# The members of a class, as records.
+MEMBERS = select(*STUDENT_COLUMNS).where(IN_CLASS)
 
-    The event is bound already built (for the version the caller expects); the statement
-    stores it with ``data.version`` set to the version the update produced.
-    """
+
+def bump_classes() -> Update:
+    """A new version of the classes in ``bumped_class_ids`` (locked before): their members
+    changed, so their ``student_count`` did."""
+    return (
+        update(classes)
+        .where(classes.c.id == any_(bindparam("bumped_class_ids", type_=ARRAY(UUID_TYPE))))
+        .values(version=classes.c.version + 1, updated_at=bindparam("now"))
+    )
+
+
+def bump_students() -> Update:
+    """A new version of the students in ``bumped_student_ids`` (locked before): their
+    ``class_ids`` changed."""
+    return (
+        update(students)
+        .where(students.c.id == any_(bindparam("bumped_student_ids", type_=ARRAY(UUID_TYPE))))
+        .values(version=students.c.version + 1, updated_at=bindparam("now"))
+    )
+
+
+def _update_class_statement() -> Select[Any]:
     updated = (
-        classes.update()
-        .where(guarded(classes, checks_version))
+        update(classes)
+        .where(classes.c.id == bindparam("class_id", type_=UUID_TYPE))
         .values(
-            name=func.coalesce(bindparam("name", type_=String), classes.c.name),
-            course_id=func.coalesce(bindparam("course_id", type_=UUID_TYPE), classes.c.course_id),
-            version=classes.c.version + 1,
+            name=bindparam("name", type_=String),
+            course_id=bindparam("course_id", type_=UUID_TYPE),
+            version=bindparam("version", type_=Integer),
             updated_at=bindparam("now"),
         )
-        .returning(*CLASS_COLUMNS)
+        .returning(classes.c.id)
         .cte("updated")
     )
-    event = event_after(updated, with_version(updated.c.version)).cte("event")
-    return select(updated).add_cte(event)
+    return with_entries(select(updated.c.id))
 
 
-@cache
-def delete_class_statement(checks_version: bool) -> Select[Any]:
-    """Delete an owned class (its memberships go by cascade) and write its ``deleted`` event,
-    in one statement; returns the version it had, or no row when nothing matched."""
-    return delete_with_event(classes, checks_version)
+# For a class locked by LOCK_CLASS: its new name, course and version, and its outbox rows.
+UPDATE_CLASS = _update_class_statement()
+
+
+# For a class locked by LOCK_CLASS, its members by LOCK_MEMBERS: delete it (memberships go by
+# cascade), bump its members' versions, write every outbox row, in one statement.
+DELETE_CLASS = delete_with_entries(classes, "class_id", bump_students().cte("bumped"))
 
 
 class CourseIds:
@@ -180,14 +214,11 @@ class CourseIds:
         return course_id
 
 
-async def require_owned_classes(
-    user_id: str, class_ids: Sequence[uuid.UUID], session: AsyncSession
-) -> None:
-    """Raise ClassNotFoundError naming each of ``class_ids`` that is not the user's class."""
-    wanted = set(class_ids)
-    if not wanted:
-        return
-    rows = await session.execute(OWNED_CLASS_IDS, {"class_ids": list(wanted), "user_id": user_id})
-    missing = sorted(str(class_id) for class_id in wanted - {row.id for row in rows})
-    if missing:
-        raise ClassNotFoundError(f"Class not found: {', '.join(missing)}.")
+# One batch of every owner's classes after ``after`` (the nil UUID: from the first) in id
+# order, for ``publish-state`` (primary key).
+CLASS_STATE_BATCH = (
+    select(*CLASS_COLUMNS)
+    .where(classes.c.id > bindparam("after", type_=UUID_TYPE))
+    .order_by(classes.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, String, bindparam, exists, func, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.class_management_service.implementations.postgres.outbox import event_after
+from services.class_management_service.implementations.postgres.outbox import entry_after
 from services.class_management_service.implementations.postgres.tables import (
     ESSAY_LINK_COLUMNS,
     ESSAY_WRITER_COLUMNS,
@@ -49,7 +49,7 @@ def _unlink_essay_statement() -> Select[Any]:
         .returning(essay_links.c.essay_id)
         .cte("removed")
     )
-    return select(removed.c.essay_id).add_cte(event_after(removed).cte("event"))
+    return select(removed.c.essay_id).add_cte(entry_after(removed).cte("announced"))
 
 
 # Remove the essay's link to the user's student and write its ``unlinked`` event (bound,
@@ -63,12 +63,13 @@ def _link_essay_statement() -> Select[Any]:
     made = (
         pg_insert(essay_links)
         .from_select(
-            ("id", "essay_id", "student_id", "created_by_user_id"),
+            ("id", "essay_id", "student_id", "created_by_user_id", "created_at"),
             select(
                 bindparam("link_id", type_=UUID_TYPE),
                 bindparam("essay_id", type_=UUID_TYPE),
                 owned.c.id,
                 bindparam("user_id", type_=String),
+                bindparam("now"),
             ),
         )
         .on_conflict_do_nothing(index_elements=[link.essay_id])
@@ -80,17 +81,23 @@ def _link_essay_statement() -> Select[Any]:
     )
     base = select(func.count().label("owned")).select_from(owned).subquery("base")
     had_link = had.subquery("had")
-    return select(
-        base.c.owned,
-        made.c.essay_id,
-        made.c.student_id,
-        made.c.created_at,
-        had_link.c.student_id,
-        had_link.c.created_at,
-    ).select_from(base.outerjoin(made, true()).outerjoin(had_link, true()))
+    announced = entry_after(made).cte("announced")
+    return (
+        select(
+            base.c.owned,
+            made.c.essay_id,
+            made.c.student_id,
+            made.c.created_at,
+            had_link.c.student_id,
+            had_link.c.created_at,
+        )
+        .select_from(base.outerjoin(made, true()).outerjoin(had_link, true()))
+        .add_cte(announced)
+    )
 
 
-# Link an essay to an owned student unless the essay is linked already, in one statement
-# (the unique essay_id decides between racing links); one row: whether the student is the
+# Link an essay to an owned student unless the essay is linked already, and write the bound
+# ``linked`` event only if it did, in one statement (the unique essay_id decides between
+# racing links); one row: whether the student is the
 # user's, the link it made (or NULLs) and the link the essay had (or NULLs).
 LINK_ESSAY = _link_essay_statement()

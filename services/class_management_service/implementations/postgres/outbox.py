@@ -1,24 +1,23 @@
 """The outbox row, defined once: how a change writes its event, and how the relay reads,
 deletes and retries it.
 
-Write side: a change's statement INSERTs its event from ``EVENT_COLUMNS`` (``event_after``)
-in the same statement, so the change and its event commit together. Read side: the relay
-claims rows (``CLAIM_PENDING``), deletes the published ones (``DELETE_PUBLISHED``), records
-message errors (``RECORD_FAILURE``) and reports the backlog (``PENDING_STATS``); a claimed row
-becomes an ``OutboxMessage`` in ``outbox_message``.
+Write side: a change's statement INSERTs its rows (``WRITE_ENTRIES``: its event and its
+state record) in the same statement, so the change and its rows commit together. Read side:
+the relay claims rows (``CLAIM_PENDING``), deletes the published ones
+(``DELETE_PUBLISHED``), records message errors (``RECORD_FAILURE``) and reports the backlog
+(``PENDING_STATS``); a claimed row becomes an ``OutboxMessage`` in ``outbox_message``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from common_core.events import EventEnvelope, topic_for
 from sqlalchemy import (
     CTE,
     BigInteger,
     Boolean,
-    ColumnClause,
     Insert,
     Integer,
     Select,
@@ -28,6 +27,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    column,
     exists,
     extract,
     func,
@@ -35,74 +35,93 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from services.class_management_service.domain import OutboxMessage, VersionedEventFactory
+from services.class_management_service.domain import OutboxEntry, OutboxMessage
 from services.class_management_service.implementations.postgres.tables import (
     UUID_TYPE,
-    guarded,
     outbox,
 )
 from services.class_management_service.tracing import trace_headers
 
-# The columns a change writes; their values are bound, the payload as JSON text serialised
-# by pydantic (``event_params``).
+# The columns a change writes.
 EVENT_COLUMNS = ("event_id", "event_type", "topic", "aggregate_id", "payload")
-_EVENT_VALUES = (
-    bindparam("event_id", type_=UUID_TYPE),
-    bindparam("event_type", type_=String),
-    bindparam("topic", type_=String),
-    bindparam("aggregate_id", type_=String),
-    sql_cast(bindparam("payload", type_=Text), JSONB),
+# A change's outbox rows, bound as one array per column (``entries_params``) and unnested in
+# order, so that however many rows a change writes, they are one part of its statement.
+_ENTRIES = (
+    func.unnest(
+        bindparam("entry_event_ids", type_=ARRAY(UUID_TYPE)),
+        bindparam("entry_event_types", type_=ARRAY(String)),
+        bindparam("entry_topics", type_=ARRAY(String)),
+        bindparam("entry_aggregate_ids", type_=ARRAY(String)),
+        bindparam("entry_payloads", type_=ARRAY(Text)),
+    )
+    .table_valued(
+        column("event_id", UUID_TYPE),
+        column("event_type", String),
+        column("topic", String),
+        column("aggregate_id", String),
+        column("payload", Text),
+    )
+    .render_derived(name="entries")
 )
-# Where an event's payload holds the aggregate's version (EventEnvelope.data.version).
-DATA_VERSION_PATH: ColumnClause[Any] = literal_column("'{data,version}'::text[]")
+# INSERT of a change's rows (a tombstone's payload is the JSON null: the column stays NOT
+# NULL and the relay sends a null value).
+WRITE_ENTRIES = insert(outbox).from_select(
+    EVENT_COLUMNS,
+    select(
+        *(_ENTRIES.c[name] for name in EVENT_COLUMNS[:-1]),
+        sql_cast(_ENTRIES.c.payload, JSONB),
+    ),
+)
 
 
-def event_params(envelope: EventEnvelope[Any]) -> dict[str, Any]:
-    """The bound values of ``EVENT_COLUMNS`` for one event."""
+def entries_params(entries: Sequence[OutboxEntry]) -> dict[str, Any]:
+    """The bound arrays of ``WRITE_ENTRIES`` for ``entries``, in order."""
     return {
-        "event_id": envelope.event_id,
-        "event_type": envelope.event_type,
-        "topic": topic_for(envelope.data),
-        "aggregate_id": envelope.data.aggregate_id,
-        "payload": envelope.model_dump_json(),
+        "entry_event_ids": [entry.event_id for entry in entries],
+        "entry_event_types": [entry.event_type for entry in entries],
+        "entry_topics": [entry.topic for entry in entries],
+        "entry_aggregate_ids": [entry.aggregate_id for entry in entries],
+        "entry_payloads": [
+            entry.payload.model_dump_json() if entry.payload is not None else "null"
+            for entry in entries
+        ],
     }
 
 
-def event_before(event: VersionedEventFactory, expected_version: int | None) -> dict[str, Any]:
-    """The event of a guarded change (update or delete), built before its statement runs:
-    right already when If-Match named the version; else the statement's ``with_version``
-    sets the version the change produced."""
-    return event_params(event((expected_version or 0) + 1))
+def with_entries(statement: Select[Any]) -> Select[Any]:
+    """``statement`` writing the bound outbox rows too (a data-modifying CTE always runs)."""
+    return statement.add_cte(WRITE_ENTRIES.cte("entries_written"))
 
 
-def event_after(cte: CTE, payload: Any = _EVENT_VALUES[-1]) -> Insert:
-    """INSERT of the event, one row per row of ``cte`` (so none when the change did nothing);
-    ``payload`` replaces the bound payload (an expression over ``cte``'s columns)."""
-    values = (*_EVENT_VALUES[:-1], payload)
-    return insert(outbox).from_select(EVENT_COLUMNS, select(*values).select_from(cte))
-
-
-def with_version(version: Any) -> Any:
-    """The bound event payload with ``data.version`` set to ``version`` (a SQL expression)."""
-    return func.jsonb_set(_EVENT_VALUES[-1], DATA_VERSION_PATH, func.to_jsonb(version))
-
-
-def delete_with_event(table: Table, checks_version: bool) -> Select[Any]:
-    """Delete an owned row (at the expected version) and write the event of its end, in one
-    statement; returns the version the row had, or no row when nothing matched.
-
-    As for updates, the event is bound already built; the statement stores it with
-    ``data.version`` one past the version of the row it deleted.
-    """
-    deleted = (table.delete().where(guarded(table, checks_version)).returning(table.c.version)).cte(
-        "deleted"
+def delete_with_entries(table: Table, id_param: str, *ctes: CTE) -> Select[Any]:
+    """DELETE of ``table``'s row whose id is bound as ``id_param``, with ``ctes`` (the other
+    aggregates it changes) and the bound outbox rows, in one statement."""
+    deleted = (
+        table.delete()
+        .where(table.c.id == bindparam(id_param, type_=UUID_TYPE))
+        .returning(table.c.id)
+        .cte("deleted")
     )
-    event = event_after(deleted, with_version(deleted.c.version + 1)).cte("event")
-    return select(deleted.c.version).add_cte(event)
+    return with_entries(select(deleted.c.id)).add_cte(*ctes)
+
+
+def entry_after(cte: CTE) -> Insert:
+    """INSERT of the one bound row ``entry_*[1]`` once per row of ``cte`` (none when the
+    change did nothing)."""
+    return insert(outbox).from_select(
+        EVENT_COLUMNS,
+        select(
+            *(_ENTRIES.c[name] for name in EVENT_COLUMNS[:-1]),
+            sql_cast(_ENTRIES.c.payload, JSONB),
+        )
+        .select_from(cte)
+        .join(_ENTRIES, true()),  # every row of cte with the bound row: a cross join
+    )
 
 
 # -- the relay's side -------------------------------------------------------------------
@@ -167,18 +186,22 @@ PENDING_STATS = select(
 
 def outbox_message(row: Any) -> OutboxMessage:
     """A claimed row as the relay sends it: key = aggregate id, value = the envelope's JSON."""
-    payload = row.payload
+    payload = row.payload  # None: a tombstone (the JSON null), sent as a null value
     return OutboxMessage(
         id=row.id,
         event_id=row.event_id,
         topic=row.topic,
         key=row.aggregate_id.encode(),
-        value=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(),
+        value=(
+            json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+            if payload is not None
+            else None
+        ),
         headers=[
             ("event_type", row.event_type.encode()),
             ("event_id", str(row.event_id).encode()),
-            ("correlation_id", str(payload.get("correlation_id", "")).encode()),
-            *trace_headers(payload.get("metadata")),
+            ("correlation_id", str((payload or {}).get("correlation_id", "")).encode()),
+            *trace_headers((payload or {}).get("metadata")),
         ],
         attempts=row.attempts,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import exc
@@ -21,13 +22,11 @@ from services.class_management_service.domain import (
     NO_FILTERS,
     ClassRecord,
     EssayLinkRecord,
-    EventFactory,
     ListFilters,
     Page,
     RosterEntryRecord,
     StudentChanges,
     StudentRecord,
-    VersionedEventFactory,
 )
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
@@ -37,15 +36,22 @@ from services.class_management_service.exceptions import (
 from services.class_management_service.implementations.postgres import classes as class_sql
 from services.class_management_service.implementations.postgres import essays as essay_sql
 from services.class_management_service.implementations.postgres import students as student_sql
+from services.class_management_service.implementations.postgres.changes import (
+    locked_class,
+    locked_classes,
+    locked_student,
+    members_changed,
+    merged,
+    next_version,
+)
 from services.class_management_service.implementations.postgres.outbox import (
-    event_before,
-    event_params,
+    WRITE_ENTRIES,
+    entries_params,
 )
 from services.class_management_service.implementations.postgres.sessions import (
     Sessions,
     constraint_name,
     not_found,
-    require_version,
     student_integrity_error,
 )
 from services.class_management_service.implementations.postgres.student_relations import (
@@ -58,6 +64,7 @@ from services.class_management_service.implementations.postgres.tables import (
     roster_entry_record,
     student_record,
 )
+from services.class_management_service.protocols import AnnouncerProtocol
 
 
 class PostgreSQLClassRepositoryImpl(StudentRelations):
@@ -71,20 +78,11 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
     # -- classes --------------------------------------------------------------------
 
     async def create_class(
-        self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
+        self, *, user_id: str, name: str, course_code: CourseCode, announce: AnnouncerProtocol
     ) -> ClassRecord:
         async with self._db.session("create_class", transaction=False) as session:
             now = datetime.now(UTC)
-            record = ClassRecord(
-                id=uuid.uuid4(),
-                name=name,
-                course_code=course_code,
-                student_count=0,
-                created_by_user_id=user_id,
-                created_at=now,
-                updated_at=now,
-                version=1,
-            )
+            record = ClassRecord(uuid.uuid4(), name, course_code, 0, user_id, now, now, 1)
             await session.execute(
                 class_sql.CREATE_CLASS,
                 {
@@ -93,7 +91,7 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                     "course_id": await self._course_ids.of(session, course_code),
                     "user_id": user_id,
                     "now": now,
-                    **event_params(event(record)),
+                    **entries_params(announce.class_changed(None, record)),
                 },
             )
             return record
@@ -134,35 +132,32 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         name: str | None,
         course_code: CourseCode | None,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> ClassRecord | None:
         key = {"user_id": user_id, "class_id": class_id}
-        if name is None and course_code is None:
-            current = await self.get_class(user_id=user_id, class_id=class_id)
-            if current is not None:
-                require_version(current.version, expected_version)
-            return current
-        # One statement (atomic on its own): the change and its event, or neither.
-        async with self._db.session("update_class", transaction=False) as session:
-            row = await self._db.change(
-                "update_class",
-                class_sql.update_class_statement(expected_version is not None),
-                key,
-                {
-                    "name": name,
-                    "course_id": (
-                        await self._course_ids.of(session, course_code)
-                        if course_code is not None
-                        else None
-                    ),
-                    "now": datetime.now(UTC),
-                    **event_before(event, expected_version),
-                },
-                class_sql.CLASS_VERSION,
-                expected_version,
-                session=session,
+        async with self._db.session("update_class", transaction=True) as session:
+            before = await locked_class(session, key, expected_version)
+            if before is None:
+                not_found("update_class")
+                return None
+            after = replace(
+                before, name=name or before.name, course_code=course_code or before.course_code
             )
-            return class_record(row) if row is not None else None
+            if after == before:
+                return before  # nothing changes: no new version, no event
+            after = next_version(after)
+            await session.execute(
+                class_sql.UPDATE_CLASS,
+                {
+                    "class_id": class_id,
+                    "name": after.name,
+                    "course_id": await self._course_ids.of(session, after.course_code),
+                    "version": after.version,
+                    "now": after.updated_at,
+                    **entries_params(announce.class_changed(before, after)),
+                },
+            )
+            return after
 
     async def delete_class(
         self,
@@ -170,15 +165,33 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         user_id: str,
         class_id: uuid.UUID,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> bool:
         key = {"user_id": user_id, "class_id": class_id}
-        statement = class_sql.delete_class_statement(expected_version is not None)
-        values = event_before(event, expected_version)
-        deleted = await self._db.change(
-            "delete_class", statement, key, values, class_sql.CLASS_VERSION, expected_version
-        )
-        return deleted is not None
+        async with self._db.session("delete_class", transaction=True) as session:
+            before = await locked_class(session, key, expected_version)
+            if before is None:
+                not_found("delete_class")
+                return False
+            # Each member's class_ids change: a new version and an event of each.
+            await session.execute(class_sql.LOCK_MEMBERS, key)
+            members = [student_record(row) for row in await session.execute(class_sql.MEMBERS, key)]
+            entries = announce.class_changed(before, None)
+            for member in members:
+                left = replace(
+                    member, class_ids=tuple(c for c in member.class_ids if c != class_id)
+                )
+                entries += announce.student_changed(member, next_version(left))
+            await session.execute(
+                class_sql.DELETE_CLASS,
+                {
+                    "class_id": class_id,
+                    "bumped_student_ids": [member.id for member in members],
+                    "now": datetime.now(UTC),
+                    **entries_params(entries),
+                },
+            )
+            return True
 
     async def get_roster(
         self, *, user_id: str, class_id: uuid.UUID, limit: int, offset: int
@@ -204,9 +217,9 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         name: PersonNameV1,
         email: str | None,
         class_ids: Sequence[uuid.UUID],
-        event: EventFactory[StudentRecord],
+        announce: AnnouncerProtocol,
     ) -> StudentRecord:
-        unique_class_ids = tuple(dict.fromkeys(class_ids))
+        unique_class_ids = tuple(sorted(set(class_ids)))
         now = datetime.now(UTC)
         record = StudentRecord(
             id=uuid.uuid4(),
@@ -214,37 +227,36 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
             last_name=name.last_name,
             legal_full_name=name.legal_full_name,
             email=email,
-            class_ids=tuple(sorted(unique_class_ids)),
+            class_ids=unique_class_ids,
             created_by_user_id=user_id,
             created_at=now,
             updated_at=now,
             version=1,
         )
-        async with self._db.session("create_student", transaction=False) as session:
+        # Without classes one statement; with classes they are locked and read first.
+        async with self._db.session("create_student", transaction=bool(class_ids)) as session:
+            entries = announce.student_changed(None, record)
+            joined = await locked_classes(session, user_id, unique_class_ids)
+            for joined_class in joined.values():
+                entries += announce.class_changed(joined_class, members_changed(joined_class, 1))
             try:
-                created = (
-                    await session.execute(
-                        student_sql.CREATE_STUDENT,
-                        {
-                            "student_id": record.id,
-                            "first_name": record.first_name,
-                            "last_name": record.last_name,
-                            "legal_full_name": record.legal_full_name,
-                            "email": email,
-                            "user_id": user_id,
-                            "now": now,
-                            "class_ids": list(unique_class_ids),
-                            "class_count": len(unique_class_ids),
-                            **event_params(event(record)),
-                        },
-                    )
-                ).scalar_one()
+                await session.execute(
+                    student_sql.CREATE_STUDENT,
+                    {
+                        "student_id": record.id,
+                        "first_name": record.first_name,
+                        "last_name": record.last_name,
+                        "legal_full_name": record.legal_full_name,
+                        "email": email,
+                        "user_id": user_id,
+                        "now": now,
+                        "class_ids": list(unique_class_ids),
+                        "bumped_class_ids": list(unique_class_ids),
+                        **entries_params(entries),
+                    },
+                )
             except exc.IntegrityError as error:
                 raise student_integrity_error(error, email) from error
-            if not created:
-                # Nothing was written: name the classes that are not the user's.
-                await class_sql.require_owned_classes(user_id, unique_class_ids, session)
-                raise ClassNotFoundError("A class was deleted while the student was saved.")
             return record
 
     async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
@@ -282,67 +294,52 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> StudentRecord | None:
         key = {"user_id": user_id, "student_id": student_id}
-        fields = {field: getattr(changes, field) for field in student_sql.STUDENT_FIELDS_CHANGED}
-        if not changes.add_class_ids and not changes.remove_class_ids:
-            if all(value is None for value in fields.values()):
-                current = await self.get_student(user_id=user_id, student_id=student_id)
-                if current is not None:
-                    require_version(current.version, expected_version)
-                return current
-            # Names and e-mail only: one statement, the change and its event or neither.
-            async with self._db.session("update_student", transaction=False) as session:
-                try:
-                    row = await self._db.change(
-                        "update_student",
-                        student_sql.update_student_statement(expected_version is not None),
-                        key,
-                        {
-                            **fields,
-                            "now": datetime.now(UTC),
-                            **event_before(event, expected_version),
-                        },
-                        student_sql.STUDENT_VERSION,
-                        expected_version,
-                        session=session,
-                    )
-                except exc.IntegrityError as error:
-                    raise student_integrity_error(error, changes.email) from error
-                return student_record(row) if row is not None else None
+        touched = tuple(sorted({*changes.add_class_ids, *changes.remove_class_ids}))
         async with self._db.session("update_student", transaction=True) as session:
-            # Lock the student first: the change then reads the memberships as they are.
-            version = (
-                await session.execute(student_sql.STUDENT_VERSION.with_for_update(), key)
-            ).scalar_one_or_none()
-            if version is None:
+            try:
+                classes = await locked_classes(session, user_id, touched)
+            except ClassNotFoundError:
+                if not await self._db.read("update_student", student_sql.GET_STUDENT, key):
+                    not_found("update_student")
+                    return None  # a missing student is the first thing to say
+                raise
+            before = await locked_student(session, key, expected_version)
+            if before is None:
                 not_found("update_student")
                 return None
-            require_version(version, expected_version)
-            await class_sql.require_owned_classes(
-                user_id, (*changes.add_class_ids, *changes.remove_class_ids), session
-            )
-            remove_ids = list(dict.fromkeys(changes.remove_class_ids))
-            add_ids = [c for c in dict.fromkeys(changes.add_class_ids) if c not in remove_ids]
+            removed = set(changes.remove_class_ids)
+            left = sorted(removed & set(before.class_ids))
+            joined = sorted(set(changes.add_class_ids) - removed - set(before.class_ids))
+            after = merged(before, changes, set(before.class_ids) - set(left) | set(joined))
+            if after == before:
+                return before  # nothing changes: no new version, no event
+            after = next_version(after)
+            entries = announce.student_changed(before, after)
+            for class_id in sorted((*left, *joined)):
+                entries += announce.class_changed(
+                    classes[class_id],
+                    members_changed(classes[class_id], 1 if class_id in joined else -1),
+                )
             try:
-                row = (
-                    await session.execute(
-                        student_sql.CHANGE_MEMBERSHIPS,
-                        {
-                            "student_id": student_id,
-                            **fields,
-                            "now": datetime.now(UTC),
-                            "add_ids": add_ids,
-                            "remove_ids": remove_ids,
-                            # The version is known: the student is locked at ``version``.
-                            **event_params(event(version + 1)),
-                        },
-                    )
-                ).one()
+                await session.execute(
+                    student_sql.UPDATE_STUDENT,
+                    {
+                        "student_id": student_id,
+                        **{field: getattr(after, field) for field in student_sql.STUDENT_FIELDS},
+                        "version": after.version,
+                        "now": after.updated_at,
+                        "add_ids": joined,
+                        "remove_ids": left,
+                        "bumped_class_ids": [*left, *joined],
+                        **entries_params(entries),
+                    },
+                )
             except exc.IntegrityError as error:
-                raise student_integrity_error(error, changes.email) from error
-            return student_record(row)
+                raise student_integrity_error(error, after.email) from error
+            return after
 
     async def delete_student(
         self,
@@ -350,26 +347,58 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         user_id: str,
         student_id: uuid.UUID,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> bool:
         key = {"user_id": user_id, "student_id": student_id}
-        statement = student_sql.delete_student_statement(expected_version is not None)
-        values = event_before(event, expected_version)
-        deleted = await self._db.change(
-            "delete_student", statement, key, values, student_sql.STUDENT_VERSION, expected_version
-        )
-        return deleted is not None
+        # Its classes are locked before it, so they are read first and checked after: a
+        # membership change in between (rare) means trying again.
+        for _attempt in range(5):
+            async with self._db.session("delete_student", transaction=True) as session:
+                seen = (await session.execute(student_sql.GET_STUDENT, key)).first()
+                if seen is None:
+                    not_found("delete_student")
+                    return False
+                classes = await locked_classes(session, user_id, tuple(seen.class_ids))
+                before = await locked_student(session, key, expected_version)
+                if before is None:
+                    not_found("delete_student")
+                    return False
+                if set(before.class_ids) != set(classes):
+                    continue
+                entries = announce.student_changed(before, None)
+                for left in classes.values():
+                    entries += announce.class_changed(left, members_changed(left, -1))
+                await session.execute(
+                    student_sql.DELETE_STUDENT,
+                    {
+                        "student_id": student_id,
+                        "bumped_class_ids": list(classes),
+                        "now": datetime.now(UTC),
+                        **entries_params(entries),
+                    },
+                )
+                return True
+        raise DependencyUnavailableError("The student's classes kept changing; try again.")
 
     # -- essays ---------------------------------------------------------------------
 
     async def associate_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
     ) -> tuple[EssayLinkRecord, bool] | None:
+        now = datetime.now(UTC)
         params = {
             "user_id": user_id,
             "student_id": student_id,
             "essay_id": essay_id,
             "link_id": uuid.uuid4(),
+            "now": now,
+            # Written only if this statement makes the link.
+            **entries_params([announce.essay_linked(EssayLinkRecord(essay_id, student_id, now))]),
         }
         # One statement. Only when another request linked the essay after this statement's
         # snapshot was taken does neither link show: then the next statement sees it.
@@ -395,3 +424,21 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                     )
                 return EssayLinkRecord(essay_id, had_student, had_at), False
         raise DependencyUnavailableError("The essay's link changed while it was being read.")
+
+    async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
+        written = 0
+        for batch, record in (
+            (class_sql.CLASS_STATE_BATCH, class_record),
+            (student_sql.STUDENT_STATE_BATCH, student_record),
+        ):
+            after = uuid.UUID(int=0)
+            while True:
+                async with self._db.session("publish_state", transaction=True) as session:
+                    rows = list(await session.execute(batch, {"after": after, "limit": batch_size}))
+                    if not rows:
+                        break
+                    entries = [announce.state(record(row)) for row in rows]
+                    await session.execute(WRITE_ENTRIES, entries_params(entries))
+                written += len(rows)
+                after = rows[-1].id
+        return written

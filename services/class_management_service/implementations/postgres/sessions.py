@@ -71,22 +71,6 @@ def require_version(version: int, expected_version: int | None) -> None:
         )
 
 
-async def raise_if_stale(
-    session: AsyncSession,
-    versions: Select[Any],
-    params: Mapping[str, Any],
-    expected_version: int | None,
-) -> None:
-    """After a guarded change matched no row: raise VersionConflictError if the row is there
-    and If-Match named a version (else the row is not there)."""
-    version = (await session.execute(versions, params)).scalar_one_or_none()
-    if version is not None and expected_version is not None:
-        raise VersionConflictError(
-            f"The resource is at version {version}, not {expected_version}.",
-            current_version=version,
-        )
-
-
 def not_found(operation: str) -> None:
     """Count that ``operation`` found no row of the user's (the service decides the 404)."""
     metrics.DB_OPERATION_OUTCOMES.labels(operation, NOT_FOUND).inc()
@@ -129,32 +113,6 @@ class Sessions:
             raise
         finally:
             metrics.DB_OPERATION_DURATION.labels(operation).observe(perf_counter() - started)
-
-    async def change(
-        self,
-        operation: str,
-        statement: Select[Any],
-        key: Mapping[str, Any],
-        values: Mapping[str, Any],
-        versions: Select[Any],
-        expected_version: int | None,
-        session: AsyncSession | None = None,
-    ) -> Row[Any] | None:
-        """Run a guarded change (an UPDATE or DELETE and its event, one statement) of the row
-        ``key`` names, in ``session`` or an AUTOCOMMIT session of its own: its row, or None
-        when no row of the user's matched. Raises VersionConflictError when the row is there
-        and If-Match named a version."""
-        if session is None:
-            async with self.session(operation, transaction=False) as own:
-                return await self.change(
-                    operation, statement, key, values, versions, expected_version, own
-                )
-        params = {**key, **values, "expected_version": expected_version}
-        row: Row[Any] | None = (await session.execute(statement, params)).first()
-        if row is None:
-            await raise_if_stale(session, versions, key, expected_version)
-            not_found(operation)
-        return row
 
     async def read(
         self, operation: str, statement: Executable, params: Mapping[str, Any]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from common_core.events import EventEnvelope
 from sqlalchemy import Row, Select
 
 from services.class_management_service.domain import (
@@ -25,7 +25,7 @@ from services.class_management_service.domain import (
 from services.class_management_service.implementations.postgres import classes as class_sql
 from services.class_management_service.implementations.postgres import essays as essay_sql
 from services.class_management_service.implementations.postgres import students as student_sql
-from services.class_management_service.implementations.postgres.outbox import event_params
+from services.class_management_service.implementations.postgres.outbox import entries_params
 from services.class_management_service.implementations.postgres.sessions import (
     Sessions,
     not_found,
@@ -35,6 +35,7 @@ from services.class_management_service.implementations.postgres.tables import (
     essay_link_record,
     essay_writer_record,
 )
+from services.class_management_service.protocols import AnnouncerProtocol
 
 
 class StudentRelations:
@@ -89,13 +90,14 @@ class StudentRelations:
         user_id: str,
         student_id: uuid.UUID,
         essay_id: uuid.UUID,
-        event: EventEnvelope[Any],
+        announce: AnnouncerProtocol,
     ) -> bool:
         params = {
             "user_id": user_id,
             "student_id": student_id,
             "essay_id": essay_id,
-            **event_params(event),
+            # Written only if this statement removes the link.
+            **entries_params([announce.essay_unlinked(essay_id, student_id, datetime.now(UTC))]),
         }
         async with self._db.session("unlink_essay", transaction=False) as session:
             removed = (await session.execute(essay_sql.UNLINK_ESSAY, params)).first()

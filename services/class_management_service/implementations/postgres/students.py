@@ -16,30 +16,25 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    true,
+    update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, array_agg
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.class_management_service.domain import SortKey
 from services.class_management_service.implementations.postgres.classes import (
     IN_CLASS,
-    OWNED_CLASS_IDS,
     STUDENT_NAMES,
+    bump_classes,
 )
 from services.class_management_service.implementations.postgres.outbox import (
-    delete_with_event,
-    event_after,
-    with_version,
+    delete_with_entries,
+    with_entries,
 )
 from services.class_management_service.implementations.postgres.tables import (
-    NO_CLASS_IDS,
     STUDENT_COLUMNS,
     STUDENT_OWNER,
     STUDENT_SEARCH_TEXT,
     UUID_TYPE,
-    column_names,
-    guarded,
     membership,
     narrowed,
     ordered,
@@ -47,8 +42,8 @@ from services.class_management_service.implementations.postgres.tables import (
     students,
 )
 
-# The fields a student update may change (a NULL keeps the value).
-STUDENT_FIELDS_CHANGED = ("first_name", "last_name", "legal_full_name", "email")
+# The fields of a student that an update sets.
+STUDENT_FIELDS = ("first_name", "last_name", "legal_full_name", "email")
 
 # The user's student by id (primary key), or no row.
 GET_STUDENT = select(*STUDENT_COLUMNS).where(STUDENT_OWNER)
@@ -70,137 +65,90 @@ def student_list(
     )
 
 
+def _memberships_of_new_student(student_id: Any) -> Any:
+    return insert(membership).from_select(
+        ("class_id", "student_id"),
+        select(func.unnest(bindparam("class_ids", type_=ARRAY(UUID_TYPE))), student_id),
+    )
+
+
 def _create_student_statement() -> Select[Any]:
-    owned = OWNED_CLASS_IDS.cte("owned")
     new_student = (
         insert(students)
-        .from_select(
-            (
-                "id",
-                "first_name",
-                "last_name",
-                "legal_full_name",
-                "email",
-                "created_by_user_id",
-                "created_at",
-                "updated_at",
-                "version",
-            ),
-            select(
-                bindparam("student_id", type_=UUID_TYPE),
-                bindparam("first_name", type_=String),
-                bindparam("last_name", type_=String),
-                bindparam("legal_full_name", type_=String),
-                bindparam("email", type_=String),
-                bindparam("user_id", type_=String),
-                bindparam("now"),
-                bindparam("now"),
-                literal_column("1"),
-            ).where(
-                select(func.count()).select_from(owned).scalar_subquery()
-                == bindparam("class_count", type_=Integer)
-            ),
+        .values(
+            id=bindparam("student_id", type_=UUID_TYPE),
+            first_name=bindparam("first_name", type_=String),
+            last_name=bindparam("last_name", type_=String),
+            legal_full_name=bindparam("legal_full_name", type_=String),
+            email=bindparam("email", type_=String),
+            created_by_user_id=bindparam("user_id", type_=String),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+            version=literal_column("1"),
         )
         .returning(students.c.id)
         .cte("new_student")
     )
-    links = (
-        insert(membership)
-        .from_select(
-            ("class_id", "student_id"),
-            select(owned.c.id, new_student.c.id).select_from(owned.join(new_student, true())),
-        )
-        .cte("links")
-    )
-    event = event_after(new_student).cte("event")
-    return select(func.count().label("created")).select_from(new_student).add_cte(links, event)
+    links = _memberships_of_new_student(select(new_student.c.id).scalar_subquery()).cte("links")
+    return with_entries(select(new_student.c.id)).add_cte(links, bump_classes().cte("bumped"))
 
 
-# The student, its memberships and its ``created`` event, only if every class in
-# ``class_ids`` is the user's: one statement, returning one row, ``created`` (0 when a
-# class is missing and nothing was written).
+# For classes ``class_ids`` locked (LOCK_CLASSES) and checked as the user's: the student,
+# its memberships, its classes' new versions and every outbox row, in one statement.
 CREATE_STUDENT = _create_student_statement()
+# The user's student, locked until the transaction ends (after the classes whose members
+# the change changes; see classes.py on locks). Read by GET_STUDENT after it.
+LOCK_STUDENT = select(students.c.id).where(STUDENT_OWNER).with_for_update()
 
 
-def _student_changes() -> dict[str, Any]:
-    """SET of a student update: the named fields (a NULL keeps the value), a new version."""
-    return {
-        field: func.coalesce(bindparam(field, type_=String), students.c[field])
-        for field in STUDENT_FIELDS_CHANGED
-    } | {"version": students.c.version + 1, "updated_at": bindparam("now")}
-
-
-@cache
-def update_student_statement(checks_version: bool) -> Select[Any]:
-    """Change an owned student's names and e-mail (a NULL keeps the value) and write its
-    event, in one statement; returns the student as changed, or no row when nothing matched.
-    Memberships are not changed here (see ``CHANGE_MEMBERSHIPS``). The event is bound already
-    built, as for classes, and stored with the version the update produced.
-    """
-    updated = (
-        students.update()
-        .where(guarded(students, checks_version))
-        .values(_student_changes())
-        .returning(*STUDENT_COLUMNS)
-        .cte("updated")
-    )
-    event = event_after(updated, with_version(updated.c.version)).cte("event")
-    return select(updated).add_cte(event)
-
-
-def _change_memberships_statement() -> Select[Any]:
+def _update_student_statement() -> Select[Any]:
     student_id = bindparam("student_id", type_=UUID_TYPE)
-    add_ids = bindparam("add_ids", type_=ARRAY(UUID_TYPE))
-    remove_ids = bindparam("remove_ids", type_=ARRAY(UUID_TYPE))
-    # The student's own columns come back from the UPDATE; its class ids are computed here.
-    own_columns = [column for column in STUDENT_COLUMNS if column.name != "class_ids"]
     updated = (
-        students.update()
+        update(students)
         .where(students.c.id == student_id)
-        .values(_student_changes())
-        .returning(*own_columns)
+        .values(
+            {field: bindparam(field, type_=String) for field in STUDENT_FIELDS}
+            | {"version": bindparam("version", type_=Integer), "updated_at": bindparam("now")}
+        )
+        .returning(students.c.id)
         .cte("updated")
     )
     removed = (
         delete(membership)
-        .where(membership.c.student_id == student_id, membership.c.class_id == any_(remove_ids))
+        .where(
+            membership.c.student_id == student_id,
+            membership.c.class_id == any_(bindparam("remove_ids", type_=ARRAY(UUID_TYPE))),
+        )
         .cte("removed")
     )
     added = (
-        pg_insert(membership)
-        .from_select(("class_id", "student_id"), select(func.unnest(add_ids), student_id))
-        .on_conflict_do_nothing()
+        insert(membership)
+        .from_select(
+            ("class_id", "student_id"),
+            select(func.unnest(bindparam("add_ids", type_=ARRAY(UUID_TYPE))), student_id),
+        )
         .cte("added")
     )
-    kept = select(membership.c.class_id).where(
-        membership.c.student_id == student_id, ~(membership.c.class_id == any_(remove_ids))
-    )
-    now_in = kept.union(select(func.unnest(add_ids).label("class_id"))).subquery("now_in")
-    class_ids = select(
-        func.coalesce(
-            array_agg(now_in.c.class_id),  # type: ignore[no-untyped-call]
-            NO_CLASS_IDS,
-        )
-    ).scalar_subquery()
-    return select(
-        *(
-            class_ids.label(name) if name == "class_ids" else updated.c[name]
-            for name in column_names(STUDENT_COLUMNS)
-        )
-    ).add_cte(removed, added, event_after(updated).cte("event"))
+    return with_entries(select(updated.c.id)).add_cte(removed, added, bump_classes().cte("bumped"))
 
 
-# For a student already locked and checked (the repository's ``update_student``): change
-# its names and e-mail (a NULL keeps the value), remove and add memberships, write its
-# event; returns the student as changed (STUDENT_COLUMNS), with its class ids. All parts
-# read the statement's one snapshot, taken after the lock, so they see every change
-# committed before it; ``add_ids`` must exclude ``remove_ids`` (removal wins), so that no
-# two parts touch the same membership.
-CHANGE_MEMBERSHIPS = _change_memberships_statement()
+# For a student locked by LOCK_STUDENT (and the classes it joins or leaves by LOCK_CLASSES):
+# its whole new state (names, e-mail, version), the memberships it leaves (``remove_ids``,
+# all current) and joins (``add_ids``, none current), those classes' new versions and every
+# outbox row, in one statement.
+UPDATE_STUDENT = _update_student_statement()
 
 
-@cache
-def delete_student_statement(checks_version: bool) -> Select[Any]:
-    """Delete an owned student (memberships and essay links go by cascade) and write its
-    ``deleted`` event, in one statement; returns the version it had, or no row."""
-    return delete_with_event(students, checks_version)
+# For a student locked by LOCK_STUDENT (its classes by LOCK_CLASSES): delete it (memberships
+# and essay links go by cascade), bump its classes' versions, write every outbox row.
+DELETE_STUDENT = delete_with_entries(students, "student_id", bump_classes().cte("bumped"))
+
+
+# One batch of every owner's students after ``after`` (the nil UUID: from the first) in id order,
+# for ``publish-state`` (primary key).
+STUDENT_STATE_BATCH = (
+    select(*STUDENT_COLUMNS)
+    .where(students.c.id > bindparam("after", type_=UUID_TYPE))
+    .order_by(students.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)

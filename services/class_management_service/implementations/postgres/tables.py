@@ -72,14 +72,6 @@ STUDENT_OWNER = and_(
 )
 
 
-def guarded(table: Table, checks_version: bool) -> Any:
-    """The user's row of ``table`` by id; at ``expected_version`` too when If-Match named it."""
-    condition = CLASS_OWNER if table is classes else STUDENT_OWNER
-    if checks_version:
-        condition = and_(condition, table.c.version == bindparam("expected_version"))
-    return condition
-
-
 def paged(
     rows: Select[Any], table: Table, conditions: Sequence[Any], order_by: Sequence[Any]
 ) -> tuple[Select[Any], Select[Any]]:

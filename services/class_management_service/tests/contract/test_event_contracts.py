@@ -21,13 +21,22 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from common_core.events import (
     ALL_TOPICS,
-    CHANGE_TOPICS,
+    CLASS_CREATED_TOPIC,
+    CLASS_DELETED_TOPIC,
+    CLASS_STATE_TOPIC,
+    CLASS_UPDATED_TOPIC,
     ESSAY_LINKED_TOPIC,
     ESSAY_UNLINKED_TOPIC,
     EVENT_BY_TOPIC,
+    STATE_TOPICS,
+    STUDENT_CREATED_TOPIC,
+    STUDENT_DELETED_TOPIC,
+    STUDENT_STATE_TOPIC,
+    STUDENT_UPDATED_TOPIC,
     EventEnvelope,
     EventParseError,
     parse_event_message,
+    parse_state_record,
 )
 
 from services.class_management_service.tests.support.api import (
@@ -37,11 +46,8 @@ from services.class_management_service.tests.support.api import (
 from services.class_management_service.topic_setup import create_topics
 
 ENVELOPE_FIELDS = set(EventEnvelope.model_fields)
-# The class and student change topics: what _publish_every_event_type causes. The service
-# does not publish essay links or the state topics yet (issue 14's service half).
-CLASS_AND_STUDENT_TOPICS = tuple(
-    topic for topic in CHANGE_TOPICS if topic not in (ESSAY_LINKED_TOPIC, ESSAY_UNLINKED_TOPIC)
-)
+# What _publish_every_event_type causes: every topic but the unlink (the w15b routes').
+PUBLISHED_TOPICS = tuple(topic for topic in ALL_TOPICS if topic != ESSAY_UNLINKED_TOPIC)
 SOURCE_SERVICE = "class_management_service"
 
 
@@ -51,7 +57,7 @@ class RawMessage:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone of a state topic
     headers: dict[str, bytes]
 
 
@@ -120,7 +126,8 @@ async def raw_reader(kafka_bootstrap: str):
 
 
 async def _publish_every_event_type(client: Any, headers: dict[str, str]) -> dict[str, Any]:
-    """Drive the API through all six changes; returns ids and each request's correlation id."""
+    """Drive the API through every kind of change; returns ids and each request's
+    correlation id."""
     correlation: dict[str, str] = {}
 
     async def call(label: str, method: str, path: str, status: int, body: Any = None) -> Any:
@@ -164,24 +171,52 @@ async def _publish_every_event_type(client: Any, headers: dict[str, str]) -> dic
             "remove_class_ids": [klass["id"]],
         },
     )
+    essay_id = str(uuid.uuid4())
+    link_path = f"/v1/classes/students/{student['id']}/essays/{essay_id}"
+    link = await call("essay_linked", "PUT", link_path, 201)
+    await call("essay_linked_again", "PUT", link_path, 200)  # a repeat link: no event
     await call("student_deleted", "DELETE", f"/v1/classes/students/{student['id']}", 204)
     await call("class_deleted", "DELETE", f"/v1/classes/{klass['id']}", 204)
-    return {"class_id": klass["id"], "student_id": student["id"], "correlation": correlation}
+    return {
+        "class_id": klass["id"],
+        "student_id": student["id"],
+        "essay_id": essay_id,
+        "linked_at": link["created_at"],
+        "correlation": correlation,
+    }
+
+
+# Per key, what _publish_every_event_type publishes: the class's five changes (created; its
+# student joined; renamed; its student left; deleted) and their five state records (the
+# last a tombstone); the student's three changes and three records; the essay's link.
+EXPECTED_COUNTS = {"class_id": 10, "student_id": 6, "essay_id": 1}
+
+
+def _expected(published: dict[str, Any]) -> dict[bytes, int]:
+    return {published[name].encode(): count for name, count in EXPECTED_COUNTS.items()}
 
 
 async def test_every_published_message_honours_the_event_contract(
     client, headers, user_id, raw_reader: RawTopicReader
 ) -> None:
     published = await _publish_every_event_type(client, headers)
-    class_key = published["class_id"].encode()
-    student_key = published["student_id"].encode()
+    messages = await raw_reader.wait_for_keys(_expected(published))
 
-    messages = await raw_reader.wait_for_keys({class_key: 3, student_key: 3})
-
-    assert len(messages) == 6
-    assert {m.topic for m in messages} == set(CLASS_AND_STUDENT_TOPICS)
+    assert len(messages) == sum(EXPECTED_COUNTS.values())
+    assert {m.topic for m in messages} == set(PUBLISHED_TOPICS)
     correlation_ids = set(published["correlation"].values())
+    tombstones = [m for m in messages if m.value is None]
+    assert sorted((m.topic, m.key) for m in tombstones) == [
+        (CLASS_STATE_TOPIC, published["class_id"].encode()),
+        (STUDENT_STATE_TOPIC, published["student_id"].encode()),
+    ]
+    for tombstone in tombstones:
+        record = parse_state_record(tombstone.topic, tombstone.key, tombstone.value)
+        assert record.envelope is None
+        assert tombstone.headers["event_type"] == tombstone.topic.encode()
     for message in messages:
+        if message.value is None:
+            continue
         raw = json.loads(message.value)
         event_cls = EVENT_BY_TOPIC[message.topic]
         # The wire format: exactly the envelope's fields, and exactly the event's fields.
@@ -194,9 +229,13 @@ async def test_every_published_message_honours_the_event_contract(
         assert uuid.UUID(raw["event_id"])
         assert raw["correlation_id"] in correlation_ids
         assert datetime.fromisoformat(raw["event_timestamp"].replace("Z", "+00:00")).tzinfo
-        assert isinstance(raw["data"]["version"], int) and raw["data"]["version"] >= 1
+        if message.topic != ESSAY_LINKED_TOPIC:
+            assert isinstance(raw["data"]["version"], int) and raw["data"]["version"] >= 1
         # What consumers do: parse with common_core into the topic's event class.
         envelope = parse_event_message(message.value)
+        if message.topic in STATE_TOPICS:
+            state = parse_state_record(message.topic, message.key, message.value)
+            assert state.envelope == envelope
         assert type(envelope.data) is event_cls
         assert envelope.event_type == message.topic
         assert envelope.model_dump(mode="json") == raw  # nothing lost or added
@@ -207,7 +246,7 @@ async def test_every_published_message_honours_the_event_contract(
         assert message.headers["event_id"] == str(envelope.event_id).encode()
         assert message.headers["correlation_id"] == str(envelope.correlation_id).encode()
 
-    assert len({json.loads(m.value)["event_id"] for m in messages}) == 6
+    assert len({json.loads(m.value)["event_id"] for m in messages if m.value}) == 15
 
 
 async def test_published_payloads_carry_the_request_facts(
@@ -216,79 +255,92 @@ async def test_published_payloads_carry_the_request_facts(
     published = await _publish_every_event_type(client, headers)
     class_id, student_id = published["class_id"], published["student_id"]
 
-    messages = await raw_reader.wait_for_keys({class_id.encode(): 3, student_id.encode(): 3})
+    messages = await raw_reader.wait_for_keys(_expected(published))
 
-    by_type = {m.topic: json.loads(m.value) for m in messages}
+    by_version = {
+        (m.topic, json.loads(m.value)["data"]["version"]): json.loads(m.value)
+        for m in messages
+        if m.value is not None and m.topic != ESSAY_LINKED_TOPIC
+    }
     correlation = published["correlation"]
+    klass = {
+        "class_id": class_id,
+        "class_designation": "Contract",
+        "course_codes": ["SV1"],
+        "user_id": user_id,
+        "version": 1,
+        "student_count": 0,
+        "status": "active",
+    }
+    student = {
+        "student_id": student_id,
+        "first_name": "Con",
+        "last_name": "Tract",
+        "legal_full_name": "Con Tract",
+        "student_email": "contract@example.com",
+        "class_ids": [class_id],
+        "created_by_user_id": user_id,
+        "version": 1,
+    }
+    joined = {**klass, "student_count": 1, "version": 2}
+    renamed = {**joined, "class_designation": "Contract 2", "course_codes": ["SV2"], "version": 3}
+    left = {**renamed, "student_count": 0, "version": 4}
+    moved = {**student, "last_name": "Tracted", "class_ids": [], "version": 2}
+    moved_event = {k: v for k, v in moved.items() if k != "created_by_user_id"}
     expected = {
-        "huleedu.class.created.v1": (
-            correlation["class_created"],
-            {
-                "class_id": class_id,
-                "class_designation": "Contract",
-                "course_codes": ["SV1"],
-                "user_id": user_id,
-                "version": 1,
-                "student_count": 0,
-                "status": "active",
-            },
+        (CLASS_CREATED_TOPIC, 1): ("class_created", klass),
+        (CLASS_STATE_TOPIC, 1): ("class_created", klass),
+        (STUDENT_CREATED_TOPIC, 1): ("student_created", student),
+        (STUDENT_STATE_TOPIC, 1): ("student_created", student),
+        (CLASS_UPDATED_TOPIC, 2): (
+            "student_created",
+            {**joined, "previous": {"student_count": 0}},
         ),
-        "huleedu.class.student.created.v1": (
-            correlation["student_created"],
-            {
-                "student_id": student_id,
-                "first_name": "Con",
-                "last_name": "Tract",
-                "student_email": "contract@example.com",
-                "class_ids": [class_id],
-                "created_by_user_id": user_id,
-                "version": 1,
-                "legal_full_name": None,  # not sent yet: the service half of issue 14
-            },
+        (CLASS_STATE_TOPIC, 2): ("student_created", joined),
+        (CLASS_UPDATED_TOPIC, 3): (
+            "class_updated",
+            {**renamed, "previous": {"class_designation": "Contract", "course_codes": ["SV1"]}},
         ),
-        "huleedu.class.updated.v1": (
-            correlation["class_updated"],
+        (CLASS_STATE_TOPIC, 3): ("class_updated", renamed),
+        (STUDENT_UPDATED_TOPIC, 2): (
+            "student_updated",
             {
-                "class_id": class_id,
-                "class_designation": "Contract 2",
-                "course_codes": ["SV2"],
-                "user_id": user_id,
-                "version": 2,
-                "student_count": None,  # not sent yet: the service half of issue 14
-                "status": "active",
-                "previous": None,  # not sent yet: the service half of issue 14
-            },
-        ),
-        "huleedu.class.student.updated.v1": (
-            correlation["student_updated"],
-            {
-                "student_id": student_id,
-                "first_name": "Con",
-                "last_name": "Tracted",
-                "student_email": None,
+                **moved_event,
                 "add_class_ids": None,
                 "remove_class_ids": [class_id],
                 "updated_by_user_id": user_id,
-                "version": 2,
-                # not sent yet: the service half of issue 14
-                "legal_full_name": None,
-                "class_ids": None,
-                "previous": None,
+                "previous": {"last_name": "Tract", "class_ids": [class_id]},
             },
         ),
-        "huleedu.class.student.deleted.v1": (
-            correlation["student_deleted"],
+        (STUDENT_STATE_TOPIC, 2): ("student_updated", moved),
+        (CLASS_UPDATED_TOPIC, 4): ("student_updated", {**left, "previous": {"student_count": 1}}),
+        (CLASS_STATE_TOPIC, 4): ("student_updated", left),
+        (STUDENT_DELETED_TOPIC, 3): (
+            "student_deleted",
             {"student_id": student_id, "user_id": user_id, "version": 3},
         ),
-        "huleedu.class.deleted.v1": (
-            correlation["class_deleted"],
-            {"class_id": class_id, "user_id": user_id, "version": 3},
+        (CLASS_DELETED_TOPIC, 5): (
+            "class_deleted",
+            {"class_id": class_id, "user_id": user_id, "version": 5},
         ),
     }
-    assert set(expected) == set(CLASS_AND_STUDENT_TOPICS)
-    for topic, (correlation_id, data) in expected.items():
-        assert by_type[topic]["correlation_id"] == correlation_id, topic
-        assert by_type[topic]["data"] == data, topic
+    assert set(by_version) == set(expected)
+    for (topic, version), (label, data) in expected.items():
+        assert by_version[topic, version]["correlation_id"] == correlation[label], topic
+        assert by_version[topic, version]["data"] == data, (topic, version)
+    (linked,) = [json.loads(m.value) for m in messages if m.topic == ESSAY_LINKED_TOPIC]
+    assert linked["correlation_id"] == correlation["essay_linked"]
+    linked_at = linked["data"].pop("linked_at")
+    assert linked["data"] == {
+        "essay_id": published["essay_id"],
+        "student_id": student_id,
+        "user_id": user_id,
+    }
+    assert _instant(linked_at) == _instant(published["linked_at"])
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def test_the_event_type_decides_the_schema(
@@ -297,9 +349,10 @@ async def test_the_event_type_decides_the_schema(
     """A consumer cannot be fooled into reading one event as another: relabelled, it fails."""
     published = await _publish_every_event_type(client, headers)
 
-    messages = await raw_reader.wait_for_keys({published["class_id"].encode(): 3})
+    messages = await raw_reader.wait_for_keys({published["class_id"].encode(): 10})
 
     created = next(m for m in messages if m.topic == "huleedu.class.created.v1")
+    assert created.value is not None
     raw = json.loads(created.value)
     for other_topic in ("huleedu.class.student.created.v1", "huleedu.class.student.deleted.v1"):
         relabelled = json.dumps({**raw, "event_type": other_topic}).encode()

@@ -125,10 +125,13 @@ async def test_updating_a_class_publishes_class_updated_with_the_changed_fields(
     second = await _the_event(
         events, created["id"], ClassUpdatedV1, recourse["X-Correlation-ID"], version=3
     )
-    assert (first.class_designation, first.course_codes) == ("after", None)
+    # The whole state after each change, and what changed before it.
+    assert (first.class_designation, first.course_codes) == ("after", ["SV1"])
+    assert first.previous.model_dump() == {"class_designation": "before"}
     assert first.version == renamed["version"] == 2
-    assert second.class_designation is None
+    assert second.class_designation == "after"
     assert [code.value for code in second.course_codes] == ["SV2"]
+    assert second.previous.model_dump() == {"course_codes": ["SV1"]}
     assert second.version == moved["version"] == 3
     assert first.user_id == second.user_id == user_id
 
@@ -223,10 +226,12 @@ async def test_updating_a_student_publishes_student_updated_with_the_changes(
         events, student["id"], StudentUpdatedV1, move["X-Correlation-ID"], version=3
     )
     assert (enrolment.first_name, enrolment.last_name, enrolment.student_email) == (
-        None,
-        None,
-        None,
+        "Ada",
+        "Lovelace",
+        "ada@example.com",
     )
+    assert [str(i) for i in enrolment.class_ids] == [new["id"]]
+    assert enrolment.previous.model_dump() == {"class_ids": [uuid.UUID(old["id"])]}
     assert [str(i) for i in enrolment.add_class_ids] == [new["id"]]
     assert [str(i) for i in enrolment.remove_class_ids] == [old["id"]]
     assert enrolment.version == moved["version"] == 3

@@ -25,6 +25,7 @@ from services.class_management_service.tests.support.api import (
 )
 from services.class_management_service.tests.support.database import (
     outbox_count,
+    outbox_rows,
 )
 
 pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
@@ -381,7 +382,7 @@ async def test_update_student_name(client, headers, engine) -> None:
     body = await json_of(response, 200)
     assert (body["first_name"], body["last_name"]) == ("Ada", "Lovelace")
     assert body["full_name"] == "Ada Lovelace"
-    assert body["legal_full_name"] == "Ada Lovelace"
+    assert body["legal_full_name"] == "Ada Byron"  # kept unless given (merge-patch)
     assert body["email"] == "ada@example.com"  # untouched
     assert body["version"] == 2
     assert body["updated_at"] > created["updated_at"]
@@ -488,7 +489,8 @@ async def test_update_unknown_student_is_404(client, headers) -> None:
     "body",
     [
         pytest.param({"person_name": {"first_name": "", "last_name": "L"}}, id="blank-name"),
-        pytest.param({"person_name": {"first_name": "A"}}, id="half-a-name"),
+        pytest.param({"person_name": {"first_name": None}}, id="null-first-name"),
+        pytest.param({"person_name": None}, id="null-name"),
         pytest.param({"email": "nope"}, id="invalid-email"),
         pytest.param({"add_class_ids": ["nope"]}, id="add-not-a-uuid"),
         pytest.param({"remove_class_ids": [1]}, id="remove-not-a-uuid"),
@@ -550,3 +552,123 @@ async def test_delete_unknown_student_is_404(client, headers) -> None:
 
     await problem_of(response, 404, "STUDENT_NOT_FOUND")
     assert await get_ok(client, _student_path(kept), headers) == kept
+
+
+# -- merge-patch meaning of PUT, and writes that change nothing --------------------------
+
+
+async def test_update_student_merges_a_partial_name_and_removes_the_email(
+    client, headers, engine
+) -> None:
+    created = await create_student(
+        client, headers, "Ada", "Byron", email="ada@example.com", legal_full_name="Augusta Ada"
+    )
+
+    response = await _put(client, created, {"person_name": {"last_name": "Lind"}}, headers)
+    renamed = await json_of(response, 200)
+    assert (renamed["first_name"], renamed["last_name"]) == ("Ada", "Lind")
+    assert renamed["legal_full_name"] == "Augusta Ada"
+    assert renamed["email"] == "ada@example.com"
+
+    response = await _put(client, renamed, {"email": None}, headers)
+    removed = await json_of(response, 200)
+    assert removed["email"] is None
+    assert removed["version"] == 3
+    assert await get_ok(client, _student_path(created), headers) == removed
+    *_, row = await outbox_rows(
+        engine,
+        "aggregate_id = :id AND topic = :topic",
+        id=created["id"],
+        topic="huleedu.class.student.updated.v1",
+    )
+    data = row.payload["data"]
+    assert data["student_email"] is None
+    assert data["previous"] == {"student_email": "ada@example.com"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param({"person_name": {"first_name": "Ada"}}, id="same-name"),
+        pytest.param({"email": "ADA@example.com"}, id="same-email"),
+        pytest.param({"add_class_ids": ["{in}"]}, id="add-a-class-it-is-in"),
+        pytest.param({"remove_class_ids": ["{out}"]}, id="remove-a-class-it-is-not-in"),
+    ],
+)
+async def test_update_student_that_changes_nothing_is_a_no_op(
+    client, headers, engine, body
+) -> None:
+    inside = await create_class(client, headers)
+    outside = await create_class(client, headers)
+    created = await create_student(
+        client, headers, "Ada", "Byron", email="ada@example.com", class_ids=[inside["id"]]
+    )
+    body = {
+        name: [inside["id"] if v == "{in}" else outside["id"] for v in value]
+        if name.endswith("class_ids")
+        else value
+        for name, value in body.items()
+    }
+
+    response = await _put(client, created, body, headers)
+
+    assert await json_of(response, 200) == created
+    assert response.headers["ETag"] == '"1"'
+    assert await outbox_count(engine, created["id"]) == 1  # the created event only
+    assert (await get_ok(client, f"/v1/classes/{inside['id']}", headers))["version"] == 2
+    assert (await get_ok(client, f"/v1/classes/{outside['id']}", headers))["version"] == 1
+
+
+async def test_membership_changes_give_each_class_a_new_version(client, headers) -> None:
+    first = await create_class(client, headers)
+    second = await create_class(client, headers)
+    created = await create_student(client, headers, "Ada", "Byron", class_ids=[first["id"]])
+    first_path, second_path = (f"/v1/classes/{k['id']}" for k in (first, second))
+    assert (await get_ok(client, first_path, headers))["version"] == 2
+
+    body = {"add_class_ids": [second["id"]], "remove_class_ids": [first["id"]]}
+    moved = await json_of(await _put(client, created, body, headers), 200)
+
+    assert moved["class_ids"] == [second["id"]]
+    left = await get_ok(client, first_path, headers)
+    joined = await get_ok(client, second_path, headers)
+    assert (left["student_count"], left["version"]) == (0, 3)
+    assert (joined["student_count"], joined["version"]) == (1, 2)
+
+    response = await client.delete(_student_path(created), headers=headers)
+    assert response.status_code == 204
+    joined_after = await get_ok(client, second_path, headers)
+    assert (joined_after["student_count"], joined_after["version"]) == (0, 3)
+    assert joined_after["updated_at"] > joined["updated_at"]
+
+
+async def test_deleting_a_class_gives_each_member_a_new_version(client, headers, engine) -> None:
+    klass = await create_class(client, headers)
+    kept = await create_class(client, headers)
+    member = await create_student(client, headers, "Ada", "B", class_ids=[klass["id"], kept["id"]])
+    stranger = await create_student(client, headers, "Bo", "C", class_ids=[kept["id"]])
+
+    response = await client.delete(f"/v1/classes/{klass['id']}", headers=headers)
+    assert response.status_code == 204
+
+    after = await get_ok(client, _student_path(member), headers)
+    assert after["class_ids"] == [kept["id"]]
+    assert after["version"] == 2
+    assert (await get_ok(client, _student_path(stranger), headers))["version"] == 1
+    (row,) = await outbox_rows(
+        engine,
+        "aggregate_id = :id AND topic = :topic",
+        id=member["id"],
+        topic="huleedu.class.student.updated.v1",
+    )
+    data = row.payload["data"]
+    assert (data["version"], data["remove_class_ids"]) == (2, [klass["id"]])
+    assert data["previous"] == {"class_ids": sorted([klass["id"], kept["id"]])}
+    *_, tombstone = await outbox_rows(
+        engine,
+        "aggregate_id = :id AND topic = :topic",
+        id=klass["id"],
+        topic="huleedu.class.state.v1",
+    )
+    assert tombstone.payload is None  # a tombstone: the relay sends a null value

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
-from services.class_management_service.models_db import EventOutbox, UserClass
+from services.class_management_service.models_db import UserClass
 from services.class_management_service.tests.support.api import problem_of
+from services.class_management_service.tests.support.database import outbox_count
 
 pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
 
@@ -23,8 +24,7 @@ pytestmark = pytest.mark.relay_off  # counts the outbox rows requests wrote
 async def _counts(engine: AsyncEngine) -> tuple[int, int]:
     async with engine.connect() as connection:
         classes = await connection.scalar(select(func.count()).select_from(UserClass))
-        events = await connection.scalar(select(func.count()).select_from(EventOutbox))
-    return int(classes or 0), int(events or 0)
+    return int(classes or 0), await outbox_count(engine)  # the change events
 
 
 async def test_same_key_and_body_replays_the_first_response(client, headers, engine) -> None:

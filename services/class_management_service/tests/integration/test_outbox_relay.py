@@ -97,7 +97,7 @@ async def test_relay_publishes_in_order_with_keys_and_marks_rows(
     classes = await _make_changes(service, "relay-user", correlation)
     relay = OutboxRelay(engine, publisher, relay_settings)
 
-    assert await relay.relay_once() == 20
+    assert await relay.relay_once() == 40  # each change: its event and its state record
     assert await _rows_left(engine) == 0
 
     found = await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
@@ -132,12 +132,13 @@ async def test_whatever_the_producer_raises_is_a_broker_outage(
         relay = OutboxRelay(engine, publisher, relay_settings)
         with pytest.raises(BrokerUnavailableError, match="TimeoutError"):
             await relay.relay_once()
-        assert await _rows_left(engine) == 20  # rolled back: nothing counted against a row
+        rows = await _rows_left(engine)  # each change's event and state record
+        assert rows == 40  # rolled back: nothing was deleted
         async with engine.connect() as connection:
             attempts = (await connection.execute(select(EventOutbox.attempts))).scalars().all()
-        assert set(attempts) == {0}
+        assert set(attempts) == {0}  # and nothing counted against a row
         publisher.down = False
-        assert await relay.relay_once() == 20
+        assert await relay.relay_once() == rows
     finally:
         await publisher.stop()
     await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=20)
@@ -152,8 +153,8 @@ async def test_crash_after_ack_republishes_with_the_same_event_id(
 
     with pytest.raises(RuntimeError):
         await crashing.relay_once()
-    assert await _rows_left(engine) == 20  # nothing was deleted: the transaction rolled back
-    assert await crashing.relay_once() == 20
+    assert await _rows_left(engine) == 40  # nothing was deleted: the transaction rolled back
+    assert await crashing.relay_once() == 40
     assert await _rows_left(engine) == 0
 
     found = await events.wait_for(lambda e: e.envelope.correlation_id == correlation, count=40)
@@ -200,7 +201,8 @@ async def test_poison_row_is_retried_then_parked_without_blocking_others(
     await _make_changes(service, "after-poison", correlation)
     relay = OutboxRelay(engine, publisher, relay_settings)
 
-    assert await relay.relay_once() == 21
+    # The 20 changes' events and state records, and the poison row.
+    assert await relay.relay_once() == 41
     # At once, before waiting for the consumer: the row's first retry is due a second after
     # its failure, and on a busy machine the consumer alone can take longer than that.
     assert await relay.relay_once() == 0  # backing off: not retried at once
@@ -219,7 +221,7 @@ async def test_poison_row_is_retried_then_parked_without_blocking_others(
             await connection.execute(select(EventOutbox).where(EventOutbox.event_id == poison_id))
         ).one()
     assert row.attempts == 2 and row.parked_at is not None
-    assert await _rows_left(engine) == 1  # parked, kept: the 20 others were deleted
+    assert await _rows_left(engine) == 1  # parked, kept: the 40 others were deleted
     assert await relay.relay_once() == 0
 
 

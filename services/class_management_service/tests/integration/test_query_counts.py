@@ -1,4 +1,4 @@
-"""Flat cost: the SQL statements a read request issues do not grow with the data.
+"""Flat cost: the SQL statements a request issues do not grow with the data.
 
 Every statement the app's own engine sends is counted (a ``before_cursor_execute``
 listener on the engine the Dishka container hands out), once for a small data set and
@@ -151,6 +151,68 @@ async def test_roster_of_30_students_in_many_classes_is_a_fixed_number_of_statem
             assert len(body["students"]) == number + 1
             counts.append((roster, students))
     assert len(set(counts)) == 1, f"statements at 1, {SMALL} and {LARGE} students: {counts}"
+
+
+async def _write_count(
+    client: Client, counter: StatementCounter, user_id: str, method: str, path: str, body: Any
+) -> int:
+    before = len(counter.statements)
+    extra = {"json": body} if body is not None else {}
+    response = await client.open(path, method=method, headers=_headers(user_id), **extra)
+    assert response.status_code < 300, await response.get_data(as_text=True)
+    return len(counter.statements) - before
+
+
+async def test_write_requests_issue_a_fixed_number_of_statements(
+    client: Client, counter: StatementCounter
+) -> None:
+    """What each write costs (docs/performance.md): a write locks and reads what it
+    changes, then changes it and writes every outbox row in one statement. A class deleted
+    with 3 or 30 members, a student in 3 or 30 classes: the same count."""
+    counts: dict[str, set[int]] = {}
+    for size in (SMALL, LARGE):
+        user_id = f"teacher-{uuid.uuid4().hex[:8]}"
+        await _create_class(client, user_id, "warm-up")  # course ids are read once per process
+
+        async def write(
+            name: str, method: str, path: str, body: Any = None, user: str = user_id
+        ) -> None:
+            n = await _write_count(client, counter, user, method, path, body)
+            counts.setdefault(name, set()).add(n)
+
+        before = len(counter.statements)
+        class_ids = [await _create_class(client, user_id, f"C{n}") for n in range(size)]
+        counts.setdefault("create class", set()).add((len(counter.statements) - before) // size)
+        students = [await _create_student(client, user_id, n, [class_ids[0]]) for n in range(size)]
+        lonely = await _create_student(client, user_id, 999, [])
+        many = f"/v1/classes/students/{students[0]}"
+        await write("student joins classes", "PUT", many, {"add_class_ids": class_ids[1:]})
+        await write("rename class", "PUT", f"/v1/classes/{class_ids[1]}", {"name": "renamed"})
+        await write(
+            "rename class, no change", "PUT", f"/v1/classes/{class_ids[1]}", {"name": "renamed"}
+        )
+        await write("rename student", "PUT", many, {"person_name": {"last_name": "Lind"}})
+        await write("student, no change", "PUT", many, {"person_name": {"last_name": "Lind"}})
+        essay = f"{many}/essays/{uuid.uuid4()}"
+        await write("link essay", "PUT", essay)
+        await write("link essay again", "PUT", essay)
+        await write("delete student in classes", "DELETE", many)
+        await write("delete student in no class", "DELETE", f"/v1/classes/students/{lonely}")
+        await write("delete class with members", "DELETE", f"/v1/classes/{class_ids[0]}")
+
+    assert counts == {
+        "create class": {1},
+        "student joins classes": {5},  # lock and read the classes, then the student; change
+        "rename class": {3},  # lock, read, change
+        "rename class, no change": {2},
+        "rename student": {3},
+        "student, no change": {2},
+        "link essay": {1},
+        "link essay again": {1},
+        "delete student in classes": {6},  # read its classes; lock and read them, it; delete
+        "delete student in no class": {4},
+        "delete class with members": {5},  # lock and read it, then its members; delete
+    }
 
 
 async def test_the_student_and_essay_queries_are_one_statement_each(

@@ -56,7 +56,8 @@ def _compiled(statement: Executable, values: dict[str, Any]) -> tuple[str, list[
     """The SQL and positional arguments exactly as the service's asyncpg dialect sends them."""
     compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
     names = compiled.positiontup or []
-    return str(compiled), [values[name] for name in names]
+    defaults = compiled.params  # the statement's own literals (``version + 1``)
+    return str(compiled), [values[name] if name in values else defaults[name] for name in names]
 
 
 def _rows_touched(plan: dict[str, Any], table: str) -> int:
@@ -102,28 +103,38 @@ async def _plan(
     return plan
 
 
+def _entries(count: int) -> dict[str, Any]:
+    """Bound outbox rows (their content does not matter to the plan)."""
+    return {
+        "entry_event_ids": [uuid.uuid4() for _ in range(count)],
+        "entry_event_types": ["huleedu.class.state.v1"] * count,
+        "entry_topics": ["huleedu.class.state.v1"] * count,
+        "entry_aggregate_ids": [str(uuid.uuid4()) for _ in range(count)],
+        "entry_payloads": ["null"] * count,
+    }
+
+
 def _student_values(user_id: str, class_ids: list[uuid.UUID]) -> dict[str, Any]:
     return {
         "class_ids": class_ids,
-        "class_count": len(class_ids),
+        "bumped_class_ids": class_ids,
         "user_id": user_id,
         "student_id": uuid.uuid4(),
         "first_name": "Ada",
         "last_name": "Lovelace",
         "legal_full_name": "Ada Lovelace",
         "email": f"{uuid.uuid4().hex}@example.com",
+        "version": 2,
+        "add_ids": class_ids,
+        "remove_ids": [],
         "now": datetime.now(UTC),
-        "event_id": uuid.uuid4(),
-        "event_type": "student.created",
-        "topic": "huleedu.class.student.created.v1",
-        "aggregate_id": str(uuid.uuid4()),
-        "payload": "{}",
+        **_entries(1 + len(class_ids)),
     }
 
 
 @pytest.mark.parametrize("analysed", [False, True], ids=["stale statistics", "analysed"])
 @pytest.mark.parametrize("mode", PLAN_MODES)
-async def test_owned_class_lookup_reads_only_the_named_classes(
+async def test_statements_naming_classes_read_only_the_named_classes(
     connection: asyncpg.Connection, analysed: bool, mode: str
 ) -> None:
     teacher = f"teacher-{uuid.uuid4().hex[:8]}"
@@ -132,21 +143,55 @@ async def test_owned_class_lookup_reads_only_the_named_classes(
     if analysed:
         await connection.execute("ANALYZE classes")
     named = class_ids[:2]
+    values = _student_values(teacher, named)
 
-    lookup = await _rows_touched_in(
-        connection,
-        classes.OWNED_CLASS_IDS,
-        {"class_ids": named, "user_id": teacher},
-        mode,
-    )
-    creation = await _rows_touched_in(
-        connection, students.CREATE_STUDENT, _student_values(teacher, named), mode
-    )
+    touched = {
+        "lock": await _rows_touched_in(connection, classes.LOCK_CLASSES, values, mode),
+        "read": await _rows_touched_in(connection, classes.CLASSES_BY_ID, values, mode),
+        "create": await _rows_touched_in(connection, students.CREATE_STUDENT, values, mode),
+        "state batch": await _rows_touched_in(
+            connection, classes.CLASS_STATE_BATCH, {"after": uuid.UUID(int=0), "limit": 2}, mode
+        ),
+    }
 
-    # Two named classes: two rows by primary key (and at most the foreign-key checks'
-    # two more), never the teacher's other 1,998.
-    assert lookup <= len(named), f"the owned-class lookup touched {lookup} rows of classes"
-    assert creation <= 2 * len(named), f"a student creation touched {creation} rows of classes"
+    # Two named classes: two rows by primary key (a write at most twice: the foreign-key
+    # checks and the new versions), never the teacher's other 1,998; a batch of two: two.
+    assert touched["lock"] <= len(named), touched
+    assert touched["read"] <= len(named), touched
+    assert touched["create"] <= 2 * len(named), touched
+    assert touched["state batch"] <= 2, touched
+
+
+@pytest.mark.parametrize("mode", PLAN_MODES)
+async def test_statements_of_one_student_or_class_read_only_its_rows(
+    connection: asyncpg.Connection, mode: str
+) -> None:
+    """A student's update and deletion bump only the classes they name; a class's members
+    are found by the membership key, not by reading every student."""
+    teacher = f"teacher-{uuid.uuid4().hex[:8]}"
+    class_ids = await _seed_classes(connection, teacher, MANY)
+    named = class_ids[:2]
+    values = _student_values(teacher, named)
+    # The student in the named classes, 300 others each in one other class: memberships
+    # spread over many classes, as a real teacher's are (with a handful of memberships in
+    # all, a generic plan may merge-join the students' primary key, reading a random share
+    # of the teacher's students).
+    others = (_student_values(teacher, [class_id]) for class_id in class_ids[2:302])
+    for student in (values, *others):
+        sql, args = _compiled(students.CREATE_STUDENT, student)
+        await connection.execute(sql, *args)
+    await connection.execute("ANALYZE classes, students, class_student_association")
+    update = {**values, "add_ids": [], "remove_ids": named, **_entries(3)}
+    members = {"class_id": named[0], "user_id": teacher}
+
+    assert await _rows_touched_in(connection, students.UPDATE_STUDENT, update, mode) <= 2
+    assert (
+        await _rows_touched_in(connection, students.DELETE_STUDENT, {**values, **_entries(3)}, mode)
+        <= 2
+    )
+    for statement in (classes.LOCK_MEMBERS, classes.MEMBERS):
+        touched = await _rows_touched_in(connection, statement, members, mode, table="students")
+        assert touched <= 1, touched
 
 
 # -- the list queries: every sort, q and ids served by their indexes --------------------

@@ -107,11 +107,12 @@ async def test_api_process_and_relay_process_deliver_events_together(
 
             # Published by the relay process, not by the API process. The relay counts a row
             # after the broker's acknowledgement, so a consumer may see the event first.
+            # Two rows: the created event and the class's state record.
             async def relay_counted() -> bool:
-                return await _metric(client, relay.base_url, "cms_outbox_published_total") >= 1
+                return await _metric(client, relay.base_url, "cms_outbox_published_total") >= 2
 
             await wait_until(relay_counted, timeout=60, interval=0.05)
-            assert await _metric(client, relay.base_url, "cms_outbox_published_total") == 1
+            assert await _metric(client, relay.base_url, "cms_outbox_published_total") == 2
             assert await _metric(client, api.base_url, "cms_outbox_published_total") == 0
 
             # The relay process serves health and metrics only, not the API.

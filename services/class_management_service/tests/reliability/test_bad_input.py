@@ -39,10 +39,15 @@ STUDENTS = "/v1/classes/students"
 TWO_MB = 2 * 1024 * 1024
 
 
+NEXT_VERSION = "{next_version}"  # in an If-Match: one past the target's current version
+
+
 @dataclass(frozen=True)
 class World:
     class_id: str
     student_id: str
+    class_version: int  # 2: created, then its student joined
+    student_version: int
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,8 @@ def _cases() -> Iterator[Bad]:
     yield Bad("X-Correlation-ID not a uuid", "POST", CLASS, 400, "INVALID_CORRELATION_ID",
               json_body=VALID_CLASS, headers={"X-Correlation-ID": "abc"})  # fmt: skip
     # Leniencies left out here: W/"1" and an unquoted 1 both count as version 1.
-    for tag in ('"abc"', '"1", "2"', '"99999999999"', '"2"', '"-1"', '""'):
+    # NEXT_VERSION: one past the version the class (or student) has now (World).
+    for tag in ('"abc"', '"1", "2"', '"99999999999"', f'"{NEXT_VERSION}"', '"-1"', '""'):
         yield Bad(f"If-Match {tag}", "PUT", CLASS + "/{class_id}", 412, "PRECONDITION_FAILED",
                   json_body={"name": "renamed"}, headers={"If-Match": tag})  # fmt: skip
         yield Bad(f"delete If-Match {tag}", "DELETE", STUDENTS + "/{student_id}", 412,
@@ -219,7 +225,9 @@ async def world(served_cms: ServedCms) -> AsyncIterator[World]:
     async with httpx.AsyncClient(base_url=served_cms.base_url, timeout=10) as client:
         klass = await create_class(client, OWNER)
         student = await create_student(client, OWNER, class_ids=[klass["id"]])
-        yield World(klass["id"], student["id"])
+        joined = await client.get(f"{CLASS}/{klass['id']}", headers=user_headers(OWNER))
+        assert joined.json()["version"] == 2, joined.text
+        yield World(klass["id"], student["id"], joined.json()["version"], student["version"])
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +241,12 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     bad: Bad, world: World, client: httpx.AsyncClient, served_engine: AsyncEngine
 ) -> None:
     path = bad.path.format(class_id=world.class_id, student_id=world.student_id)
-    headers = {**user_headers(OWNER), **bad.headers}
+    target_version = world.class_version if "{class_id}" in bad.path else world.student_version
+    next_version = str(target_version + 1)
+    headers = {
+        **user_headers(OWNER),
+        **{name: value.replace(NEXT_VERSION, next_version) for name, value in bad.headers.items()},
+    }
     if headers["X-User-ID"] == "":
         del headers["X-User-ID"]
     before = await database_digest(served_engine)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from common_core.events import CHANGE_TOPICS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.conftest import FaultEnv
@@ -63,7 +64,10 @@ async def wait_for_health(
 async def test_kafka_outage_loses_nothing_and_keeps_each_class_in_order(
     fault_env: FaultEnv, fault_engine: AsyncEngine
 ) -> None:
-    service = fault_env.start_service(LOG_LEVEL="INFO")
+    # A request timeout shorter than the outage: the relay's first pass must fail (and so
+    # see the outage) before the broker is back, rather than wait for it (10 s by default,
+    # longer than the writes below take).
+    service = fault_env.start_service(LOG_LEVEL="INFO", KAFKA_REQUEST_TIMEOUT_MS="2000")
     owner = f"kafka-outage-{uuid.uuid4().hex[:8]}"
     limit = asyncio.Semaphore(8)
     async with httpx.AsyncClient(base_url=service.base_url, timeout=15) as client:
@@ -100,9 +104,12 @@ async def test_kafka_outage_loses_nothing_and_keeps_each_class_in_order(
         assert {r["version"] for r in renamed} == {2}
 
         # Nothing was published meanwhile: the relay deletes a row once the broker took it.
+        # Each change wrote its event and its state record.
         rows = await outbox_rows(fault_engine)
-        assert len(rows) == CLASSES + UPDATED, "published while the broker is down"
-        written = {row.event_id for row in rows}
+        events_written = [row for row in rows if row.topic in CHANGE_TOPICS]
+        assert len(events_written) == CLASSES + UPDATED, "published while the broker is down"
+        assert len(rows) == 2 * (CLASSES + UPDATED), "state records published meanwhile"
+        written = {row.event_id for row in events_written}
         status, body = await health(client)
         assert kafka_down_but_serving(status, body), body
         # The relay has met the outage before the broker comes back (on a busy machine its
@@ -179,8 +186,9 @@ async def test_service_starts_without_kafka_and_publishes_once_the_broker_appear
             )
             assert response.status_code == 201, response.text
 
-        written = {row.event_id for row in await outbox_rows(fault_engine)}
-        assert len(written) == 20
+        rows = await outbox_rows(fault_engine)
+        written = {row.event_id for row in rows if row.topic in CHANGE_TOPICS}
+        assert len(written) == 20 and len(rows) == 40  # each creation's event and state record
         await fault_env.start_component("kafka")
         events = await collect_events(
             fault_env.kafka_bootstrap,

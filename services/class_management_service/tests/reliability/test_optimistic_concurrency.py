@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -47,12 +47,20 @@ async def events_of(
     )
 
 
-async def race(client: httpx.AsyncClient, method: str, path: str, **kwargs: object) -> Counter:
+async def race(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    json_of: Callable[[int], object] | None = None,
+    **kwargs: object,
+) -> Counter:
+    """RACERS requests at once; ``json_of(index)`` is racer ``index``'s body, if given."""
     start = asyncio.Event()
 
     async def one(index: int) -> httpx.Response:
         await start.wait()
-        return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        body = {"json": json_of(index)} if json_of is not None else {}
+        return await client.request(method, path, **body, **kwargs)  # type: ignore[arg-type]
 
     tasks = [asyncio.create_task(one(i)) for i in range(RACERS)]
     await asyncio.sleep(0.05)
@@ -129,16 +137,24 @@ async def test_unconditional_concurrent_updates_are_serialised_not_lost(
     client: httpx.AsyncClient, served_cms: ServedCms, kind: str
 ) -> None:
     """Without If-Match every update wins, one after the other: versions 2..21, each once,
-    each with its own event, in order (an update of either is one statement)."""
+    each with its own event, in order. Each writer sends its own value (the same one again
+    would change nothing: a no-op, no version, no event)."""
     owner = f"racer-{uuid.uuid4().hex[:8]}"
+    json_of: Callable[[int], object]
     if kind == "class":
         record = await create_class(client, owner)
-        path, body = f"/v1/classes/{record['id']}", {"name": "x"}
+        path = f"/v1/classes/{record['id']}"
+
+        def json_of(index: int) -> object:
+            return {"name": f"x{index}"}
     else:
         record = await create_student(client, owner)
         path = f"/v1/classes/students/{record['id']}"
-        body = {"person_name": {"first_name": "Ada", "last_name": "Racer"}}
-    outcome = await race(client, "PUT", path, json=body, headers=user_headers(owner))
+
+        def json_of(index: int) -> object:
+            return {"person_name": {"first_name": f"Ada{index}", "last_name": "Racer"}}
+
+    outcome = await race(client, "PUT", path, json_of, headers=user_headers(owner))
     assert outcome == {200: RACERS}
     final = (await client.get(path, headers=user_headers(owner))).json()
     assert final["version"] == RACERS + 1

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from common_core.events import CLASS_STATE_TOPIC
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.tests.reliability.conftest import FaultEnv
@@ -32,8 +33,11 @@ from services.class_management_service.tests.support.polling import wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 MAX_ATTEMPTS = 3
-# 255 characters of four UTF-8 bytes each: a valid name whose event exceeds 1 KiB.
+# 255 characters of four UTF-8 bytes each: a valid name whose event exceeds 1 KiB (and so
+# does the class's state record).
 HUGE_NAME = "\U0001d11e" * 255
+CREATED_TOPIC = "huleedu.class.created.v1"
+POISON_TOPICS = {CREATED_TOPIC, CLASS_STATE_TOPIC}
 
 
 async def test_oversized_event_is_retried_parked_and_counted_without_blocking_others(
@@ -63,29 +67,33 @@ async def test_oversized_event_is_retried_parked_and_counted_without_blocking_ot
         )
         assert {str(e.envelope.data.class_id) for e in events} == {c["id"] for c in healthy}
 
-        async def poison_row() -> Any:
-            (row,) = await outbox_rows(fault_engine, "aggregate_id = :id", id=poison["id"])
-            return row
+        # The poison class's rows: its created event and its state record, both oversized.
+        async def poison_rows() -> dict[str, Any]:
+            rows = await outbox_rows(fault_engine, "aggregate_id = :id", id=poison["id"])
+            return {row.topic: row for row in rows}
 
         async def parked() -> bool:
-            return (await poison_row()).parked_at is not None
+            rows = await poison_rows()
+            return set(rows) == POISON_TOPICS and all(r.parked_at for r in rows.values())
 
-        row = await poison_row()
+        row = (await poison_rows())[CREATED_TOPIC]
         assert row.parked_at is None and row.attempts < MAX_ATTEMPTS, row
         await wait_until(parked, 60)
 
-        row = await poison_row()
-        assert row.attempts == MAX_ATTEMPTS
-        assert "MessageSizeTooLarge" in row.last_error, row.last_error
+        rows = await poison_rows()
+        for stuck in rows.values():
+            assert stuck.attempts == MAX_ATTEMPTS, stuck
+            assert "MessageSizeTooLarge" in stuck.last_error, stuck.last_error
         # Everything else was published (and so left the outbox) while it was being retried.
         assert await outbox_rows(fault_engine, "aggregate_id <> :id", id=poison["id"]) == []
         # Back-off: tried again 1 s after the first failure and 2 s after the second.
+        row = rows[CREATED_TOPIC]
         assert (row.parked_at - row.created_at).total_seconds() >= 1 + 2 - 0.5
 
         failures = await metric_value(client, "cms_outbox_publish_failures_total", kind="message")
         parked_total = await metric_value(client, "cms_outbox_parked_total")
-        assert failures - failures_before == MAX_ATTEMPTS
-        assert parked_total - parked_before == 1
+        assert failures - failures_before == MAX_ATTEMPTS * len(POISON_TOPICS)
+        assert parked_total - parked_before == len(POISON_TOPICS)
         assert await metric_value(client, "cms_outbox_pending_events") == 0
 
         # Parking is not an outage: the service stays healthy and keeps publishing.

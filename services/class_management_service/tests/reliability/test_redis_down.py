@@ -135,11 +135,20 @@ async def test_redis_outage_keeps_crud_working_and_loses_nothing(
             assert await outbox_rows(fault_engine) == []  # published, and deleted
             after = await client.get("/v1/classes", headers=user_headers(owner))
             assert after.json()["pagination"]["total"] == 29  # the keyed POST created nothing
-            changes = 30 + 10 + 1 + 1  # creates, renames, the student, the delete
+            # 30 created, 10 renamed, the student created, the class it joined (its
+            # student_count, a new version), a class deleted.
+            changes = 30 + 10 + 1 + 1 + 1
             events = await collect_events(
                 fault_env.kafka_bootstrap, by_user(owner), count=changes, timeout=15
             )
             assert len({e.envelope.event_id for e in events}) == changes
+            joined = [
+                e.envelope.data
+                for e in events
+                if e.topic == "huleedu.class.updated.v1"
+                and str(e.envelope.data.class_id) == classes[0]["id"]
+            ]
+            assert sorted((d.version, d.student_count) for d in joined) == [(2, 0), (3, 1)], joined
 
             await fault_env.start_component("redis")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from common_core.events import CHANGE_TOPICS
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,8 +39,8 @@ async def outbox_rows(engine: AsyncEngine, where: str = "true", **params: Any) -
     async with engine.connect() as connection:
         result = await connection.execute(
             text(
-                "SELECT id, event_id, event_type, aggregate_id, payload, attempts, last_error,"
-                " created_at, next_attempt_at, parked_at"
+                "SELECT id, event_id, event_type, topic, aggregate_id, payload, attempts,"
+                " last_error, created_at, next_attempt_at, parked_at"
                 f" FROM event_outbox WHERE {where} ORDER BY id"
             ),
             params,
@@ -55,17 +57,19 @@ async def pending_outbox(engine: AsyncEngine) -> int:
         )
 
 
-async def outbox_count(engine: AsyncEngine, aggregate_id: str | None = None) -> int:
-    """Rows in the outbox (of one aggregate, if given): every change writes exactly one.
+async def outbox_count(
+    engine: AsyncEngine, aggregate_id: str | None = None, *, topics: Sequence[str] = CHANGE_TOPICS
+) -> int:
+    """Rows of ``topics`` in the outbox (of one aggregate, if given). Every change of an
+    aggregate writes exactly one row of the change topics (the default) and one of the state
+    topics (``topics=STATE_TOPICS``).
 
     Only a count of what requests wrote with ``@pytest.mark.relay_off``: a relay deletes
     each row once published."""
+    where = "topic = ANY(:topics)" + (" AND aggregate_id = :id" if aggregate_id else "")
     async with engine.connect() as connection:
-        if aggregate_id is None:
-            return int(await connection.scalar(text("SELECT count(*) FROM event_outbox")))
-        return int(
-            await connection.scalar(
-                text("SELECT count(*) FROM event_outbox WHERE aggregate_id = :id"),
-                {"id": aggregate_id},
-            )
+        count = await connection.scalar(
+            text(f"SELECT count(*) FROM event_outbox WHERE {where}"),
+            {"topics": list(topics), "id": aggregate_id},
         )
+        return int(count)

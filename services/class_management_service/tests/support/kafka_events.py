@@ -12,12 +12,20 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from common_core.events import ALL_TOPICS, EventEnvelope, parse_event_message
+from common_core.events import (
+    CHANGE_TOPICS,
+    STATE_TOPICS,
+    EventEnvelope,
+    parse_event_message,
+    parse_state_record,
+)
 
 
 @dataclass(frozen=True)
 class ConsumedEvent:
-    """One record from the broker, its envelope parsed as consumers parse it."""
+    """One record from the broker, its envelope parsed as consumers parse it: a change
+    topic's with ``parse_event_message``, a state topic's with ``parse_state_record``
+    (``envelope`` None: a tombstone)."""
 
     topic: str
     partition: int
@@ -25,7 +33,7 @@ class ConsumedEvent:
     timestamp_ms: int  # the producer's CreateTime
     key: bytes | None
     headers: dict[str, bytes]
-    envelope: EventEnvelope[Any]
+    envelope: EventEnvelope[Any]  # None only for a state topic's tombstone
 
     @classmethod
     def of(cls, record: ConsumerRecord[Any, Any]) -> ConsumedEvent:
@@ -36,14 +44,19 @@ class ConsumedEvent:
             timestamp_ms=record.timestamp,
             key=record.key,
             headers={name: value for name, value in record.headers},
-            envelope=parse_event_message(record.value),
+            envelope=(
+                parse_state_record(record.topic, record.key, record.value).envelope  # type: ignore[arg-type]
+                if record.topic in STATE_TOPICS
+                else parse_event_message(record.value)
+            ),
         )
 
 
 class EventCollector:
-    """A consumer without a group (no join delay) reading every topic from the beginning."""
+    """A consumer without a group (no join delay) reading ``topics`` (the change topics
+    unless told) from the beginning."""
 
-    def __init__(self, bootstrap: str, topics: Iterable[str] = ALL_TOPICS) -> None:
+    def __init__(self, bootstrap: str, topics: Iterable[str] = CHANGE_TOPICS) -> None:
         self._bootstrap = bootstrap
         self._topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
@@ -136,6 +149,24 @@ async def collect_events(
         while time.monotonic() < deadline:
             await collector.poll(timeout=0.2)
         return [e for e in collector.events if predicate(e)]
+
+
+async def read_to_end(
+    bootstrap: str, topics: Iterable[str], timeout: float = 60.0
+) -> list[ConsumedEvent]:
+    """Every record of ``topics`` from the beginning to the end they had when asked."""
+    async with EventCollector(bootstrap, topics) as collector:
+        consumer = collector._consumer
+        assert consumer is not None
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
+            if not behind:
+                return collector.events
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {sorted(set(topics))} to the end")
+            await collector.poll()
 
 
 def by_user(user_id: str) -> Callable[[ConsumedEvent], bool]:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from common_core.events import EventEnvelope
+from common_core.events import STATE_TOPICS, EventEnvelope
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
@@ -17,15 +17,14 @@ from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
     EssayWriterRecord,
-    EventFactory,
     ListFilters,
+    OutboxEntry,
     Page,
     RosterEntryRecord,
     SortKey,
     StudentChanges,
     StudentIdentityRecord,
     StudentRecord,
-    VersionedEventFactory,
 )
 from services.class_management_service.exceptions import (
     ClassNotFoundError,
@@ -33,7 +32,13 @@ from services.class_management_service.exceptions import (
     StudentAlreadyExistsError,
     VersionConflictError,
 )
+from services.class_management_service.implementations.postgres.changes import (
+    members_changed,
+    merged,
+    next_version,
+)
 from services.class_management_service.protocols import (
+    AnnouncerProtocol,
     ClassRepositoryProtocol,
     OutboxWakerProtocol,
 )
@@ -48,7 +53,8 @@ class FakeClassRepository:
         self.classes: dict[uuid.UUID, ClassRecord] = {}
         self.students: dict[uuid.UUID, StudentRecord] = {}
         self.essays: dict[uuid.UUID, EssayLinkRecord] = {}
-        self.outbox: list[EventEnvelope[Any]] = []
+        self.outbox: list[EventEnvelope[Any]] = []  # the change topics' events
+        self.states: list[OutboxEntry] = []  # the state topics' records
 
     def _owned_class(self, user_id: str, class_id: uuid.UUID) -> ClassRecord | None:
         record = self.classes.get(class_id)
@@ -68,13 +74,29 @@ class FakeClassRepository:
             if self._owned_class(user_id, class_id) is None:
                 raise ClassNotFoundError(f"Class not found: {class_id}.")
 
+    def _write(self, entries: Sequence[OutboxEntry]) -> None:
+        for entry in entries:
+            if entry.topic in STATE_TOPICS:
+                self.states.append(entry)
+            else:
+                assert entry.payload is not None
+                self.outbox.append(entry.payload)
+
+    def _members_changed(
+        self, announce: AnnouncerProtocol, class_ids: Sequence[uuid.UUID], delta: int
+    ) -> None:
+        for class_id in class_ids:
+            before = self.classes[class_id]
+            self.classes[class_id] = members_changed(before, delta)
+            self._write(announce.class_changed(before, self.classes[class_id]))
+
     async def create_class(
-        self, *, user_id: str, name: str, course_code: CourseCode, event: EventFactory[ClassRecord]
+        self, *, user_id: str, name: str, course_code: CourseCode, announce: AnnouncerProtocol
     ) -> ClassRecord:
         now = datetime.now(UTC)
         record = ClassRecord(uuid.uuid4(), name, course_code, 0, user_id, now, now, 1)
         self.classes[record.id] = record
-        self.outbox.append(event(record))
+        self._write(announce.class_changed(None, record))
         return record
 
     async def get_class(self, *, user_id: str, class_id: uuid.UUID) -> ClassRecord | None:
@@ -107,23 +129,20 @@ class FakeClassRepository:
         name: str | None,
         course_code: CourseCode | None,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> ClassRecord | None:
         current = self._owned_class(user_id, class_id)
         if current is None:
             return None
         self._check(current.version, expected_version)
-        if name is None and course_code is None:
-            return current
         updated = replace(
-            current,
-            name=name if name is not None else current.name,
-            course_code=course_code if course_code is not None else current.course_code,
-            version=current.version + 1,
-            updated_at=datetime.now(UTC),
+            current, name=name or current.name, course_code=course_code or current.course_code
         )
+        if updated == current:
+            return current
+        updated = next_version(updated)
         self.classes[class_id] = updated
-        self.outbox.append(event(updated.version))
+        self._write(announce.class_changed(current, updated))
         return updated
 
     async def delete_class(
@@ -132,14 +151,18 @@ class FakeClassRepository:
         user_id: str,
         class_id: uuid.UUID,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> bool:
         current = self._owned_class(user_id, class_id)
         if current is None:
             return False
         self._check(current.version, expected_version)
         del self.classes[class_id]
-        self.outbox.append(event(current.version + 1))
+        self._write(announce.class_changed(current, None))
+        for member in [s for s in self.students.values() if class_id in s.class_ids]:
+            kept = tuple(c for c in member.class_ids if c != class_id)
+            self.students[member.id] = next_version(replace(member, class_ids=kept))
+            self._write(announce.student_changed(member, self.students[member.id]))
         return True
 
     async def get_roster(
@@ -161,7 +184,7 @@ class FakeClassRepository:
         name: PersonNameV1,
         email: str | None,
         class_ids: Sequence[uuid.UUID],
-        event: EventFactory[StudentRecord],
+        announce: AnnouncerProtocol,
     ) -> StudentRecord:
         self._require_classes(user_id, class_ids)
         if email and any(
@@ -169,20 +192,22 @@ class FakeClassRepository:
         ):
             raise StudentAlreadyExistsError(email)
         now = datetime.now(UTC)
+        unique = tuple(sorted(set(class_ids)))
         record = StudentRecord(
             uuid.uuid4(),
             name.first_name,
             name.last_name,
             name.legal_full_name,
             email,
-            tuple(dict.fromkeys(class_ids)),
+            unique,
             user_id,
             now,
             now,
             1,
         )
         self.students[record.id] = record
-        self.outbox.append(event(record))
+        self._write(announce.student_changed(None, record))
+        self._members_changed(announce, unique, 1)
         return record
 
     async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
@@ -218,26 +243,25 @@ class FakeClassRepository:
         student_id: uuid.UUID,
         changes: StudentChanges,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> StudentRecord | None:
         current = self._owned_student(user_id, student_id)
         if current is None:
             return None
         self._check(current.version, expected_version)
         self._require_classes(user_id, (*changes.add_class_ids, *changes.remove_class_ids))
-        class_ids = [c for c in current.class_ids if c not in changes.remove_class_ids]
-        class_ids += [c for c in changes.add_class_ids if c not in class_ids]
-        updated = replace(
-            current,
-            first_name=changes.first_name or current.first_name,
-            last_name=changes.last_name or current.last_name,
-            legal_full_name=changes.legal_full_name or current.legal_full_name,
-            email=changes.email if changes.email is not None else current.email,
-            class_ids=tuple(class_ids),
-            version=current.version + 1,
+        left = sorted(set(changes.remove_class_ids) & set(current.class_ids))
+        joined = sorted(
+            set(changes.add_class_ids) - set(changes.remove_class_ids) - set(current.class_ids)
         )
+        updated = merged(current, changes, set(current.class_ids) - set(left) | set(joined))
+        if updated == current:
+            return current
+        updated = next_version(updated)
         self.students[student_id] = updated
-        self.outbox.append(event(updated.version))
+        self._write(announce.student_changed(current, updated))
+        self._members_changed(announce, left, -1)
+        self._members_changed(announce, joined, 1)
         return updated
 
     async def delete_student(
@@ -246,18 +270,24 @@ class FakeClassRepository:
         user_id: str,
         student_id: uuid.UUID,
         expected_version: int | None,
-        event: VersionedEventFactory,
+        announce: AnnouncerProtocol,
     ) -> bool:
         current = self._owned_student(user_id, student_id)
         if current is None:
             return False
         self._check(current.version, expected_version)
         del self.students[student_id]
-        self.outbox.append(event(current.version + 1))
+        self._write(announce.student_changed(current, None))
+        self._members_changed(announce, current.class_ids, -1)
         return True
 
     async def associate_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
     ) -> tuple[EssayLinkRecord, bool] | None:
         if self._owned_student(user_id, student_id) is None:
             return None
@@ -268,6 +298,7 @@ class FakeClassRepository:
             return existing, False
         link = EssayLinkRecord(essay_id, student_id, datetime.now(UTC))
         self.essays[essay_id] = link
+        self._write([announce.essay_linked(link)])
         return link, True
 
     async def list_student_essays(
@@ -289,7 +320,12 @@ class FakeClassRepository:
         return Page(rows[offset : offset + limit], len(rows), limit, offset)
 
     async def unlink_essay(
-        self, *, user_id: str, student_id: uuid.UUID, essay_id: uuid.UUID, event: EventEnvelope[Any]
+        self,
+        *,
+        user_id: str,
+        student_id: uuid.UUID,
+        essay_id: uuid.UUID,
+        announce: AnnouncerProtocol,
     ) -> bool:
         link = self.essays.get(essay_id)
         if link is None or link.student_id != student_id:
@@ -297,8 +333,14 @@ class FakeClassRepository:
         if self._owned_student(user_id, student_id) is None:
             return False
         del self.essays[essay_id]
-        self.outbox.append(event)
+        self._write([announce.essay_unlinked(essay_id, student_id, datetime.now(UTC))])
         return True
+
+    async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
+        records: list[ClassRecord | StudentRecord] = [*self.classes.values()]
+        records += self.students.values()
+        self._write([announce.state(record) for record in records])
+        return len(records)
 
     async def get_essay_writer(
         self, *, user_id: str, essay_id: uuid.UUID
@@ -340,6 +382,12 @@ def _sorted(rows: list[RowT], sort: SortKey, name: Callable[[RowT], tuple[str, .
         key=lambda r: (*name(r), str(r.id)) if field == "name" else (getattr(r, field), str(r.id)),
         reverse=sort.startswith("-"),
     )
+
+    async def publish_state(self, *, announce: AnnouncerProtocol, batch_size: int) -> int:
+        records: list[ClassRecord | StudentRecord] = [*self.classes.values()]
+        records += self.students.values()
+        self._write([announce.state(record) for record in records])
+        return len(records)
 
 
 class RecordingWaker:

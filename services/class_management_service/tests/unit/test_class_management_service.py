@@ -8,10 +8,13 @@ import pytest
 from common_core.events import (
     ClassCreatedV1,
     ClassDeletedV1,
+    ClassPreviousV1,
     ClassUpdatedV1,
+    EssayLinkedV1,
     EssayUnlinkedV1,
     StudentCreatedV1,
     StudentDeletedV1,
+    StudentPreviousV1,
     StudentUpdatedV1,
 )
 
@@ -122,7 +125,13 @@ async def test_update_class_applies_only_given_fields(service, repository) -> No
     assert renamed is not None
     assert (renamed.name, renamed.course_code, renamed.version) == ("9B", CourseCode.ENG5, 2)
     assert repository.outbox[-1].data == ClassUpdatedV1(
-        class_id=created.id, class_designation="9B", course_codes=None, user_id=USER, version=2
+        class_id=created.id,
+        class_designation="9B",
+        course_codes=[CourseCode.ENG5],
+        user_id=USER,
+        version=2,
+        student_count=0,
+        previous=ClassPreviousV1(class_designation="9A"),
     )
 
     recoursed = await service.update_class(
@@ -137,11 +146,24 @@ async def test_update_class_applies_only_given_fields(service, repository) -> No
     assert (recoursed.name, recoursed.course_code) == ("9B", CourseCode.SV3)
     assert repository.outbox[-1].data == ClassUpdatedV1(
         class_id=created.id,
-        class_designation=None,
+        class_designation="9B",
         course_codes=[CourseCode.SV3],
         user_id=USER,
         version=3,
+        student_count=0,
+        previous=ClassPreviousV1(course_codes=[CourseCode.ENG5]),
     )
+    # The same values again change nothing: same version, no event.
+    same = await service.update_class(
+        user_id=USER,
+        correlation_id=CORRELATION,
+        class_id=created.id,
+        name="9B",
+        course_codes=["SV3"],
+        expected_version=3,
+    )
+    assert same == recoursed
+    assert len(repository.outbox) == 3
 
 
 async def test_update_class_is_not_found_when_missing_or_not_owned(service, repository) -> None:
@@ -202,7 +224,7 @@ async def test_add_student_normalises_email_and_announces_created(service, repos
     student = await _student(service, [klass.id], email="  Ada@Example.COM ")
 
     assert student.email == "ada@example.com"
-    assert repository.outbox[-1].data == StudentCreatedV1(
+    assert repository.outbox[-2].data == StudentCreatedV1(
         student_id=student.id,
         first_name="Ada",
         last_name="Lovelace",
@@ -210,6 +232,17 @@ async def test_add_student_normalises_email_and_announces_created(service, repos
         class_ids=[klass.id],
         created_by_user_id=USER,
         version=1,
+        legal_full_name="Ada Lovelace",
+    )
+    # The class's student_count changed: its own new version and event.
+    assert repository.outbox[-1].data == ClassUpdatedV1(
+        class_id=klass.id,
+        class_designation="9A",
+        course_codes=[klass.course_code],
+        user_id=USER,
+        version=2,
+        student_count=1,
+        previous=ClassPreviousV1(student_count=0),
     )
 
 
@@ -239,13 +272,34 @@ async def test_update_student_applies_only_given_fields(service, repository) -> 
     assert updated.first_name == "Ada"
     assert updated.email == "ada@example.com"
     assert updated.class_ids == (second.id,)
-    assert repository.outbox[-1].data == StudentUpdatedV1(
+    changed = [e.data for e in repository.outbox if e.event_type.endswith("student.updated.v1")]
+    assert changed == [
+        StudentUpdatedV1(
+            student_id=student.id,
+            first_name="Ada",
+            last_name="Lovelace",
+            legal_full_name="Ada Lovelace",
+            student_email="ada@example.com",
+            class_ids=[second.id],
+            add_class_ids=[second.id],
+            remove_class_ids=[first.id],
+            updated_by_user_id=USER,
+            version=2,
+            previous=StudentPreviousV1(class_ids=[first.id]),
+        )
+    ]
+    counts = {e.data.class_id: e.data.student_count for e in repository.outbox[-2:]}
+    assert counts == {first.id: 0, second.id: 1}
+    # Removing a class it is not in, adding one it is in: nothing changes, no event.
+    again = await service.update_student(
+        user_id=USER,
+        correlation_id=CORRELATION,
         student_id=student.id,
-        add_class_ids=[second.id],
-        remove_class_ids=[first.id],
-        updated_by_user_id=USER,
-        version=2,
+        changes=StudentChanges(add_class_ids=(second.id,), remove_class_ids=(first.id,)),
+        expected_version=2,
     )
+    assert again == updated
+    assert len([e for e in repository.outbox if e.data.aggregate_id == str(student.id)]) == 2
 
 
 async def test_update_student_is_not_found_when_missing(service, repository) -> None:
@@ -287,18 +341,21 @@ async def test_essay_association_is_idempotent_and_exclusive(service, repository
     bob = await _student(service, email="bob@example.com")
     essay = uuid.uuid4()
 
-    first = await service.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
-    again = await service.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
+    link = {"user_id": USER, "correlation_id": CORRELATION, "essay_id": essay}
+    first = await service.associate_essay(student_id=ada.id, **link)
+    again = await service.associate_essay(student_id=ada.id, **link)
     assert (first[1], again[1]) == (True, False)
     with pytest.raises(EssayAlreadyAssociatedError):
-        await service.associate_essay(user_id=USER, student_id=bob.id, essay_id=essay)
+        await service.associate_essay(student_id=bob.id, **link)
     with pytest.raises(StudentNotFoundError):
         await service.list_student_essays(user_id=OTHER, student_id=ada.id, limit=20, offset=0)
     links = await service.list_student_essays(user_id=USER, student_id=ada.id, limit=20, offset=0)
     assert [link.essay_id for link in links.items] == [essay]
-    # Essay links are not class or student state changes: no events.
-    assert all(e.event_type.startswith("huleedu.class") for e in repository.outbox)
-    assert len(repository.outbox) == 2
+    # The first link only is announced (essay links change no class or student).
+    assert repository.outbox[2:] == [repository.outbox[-1]]
+    assert repository.outbox[-1].data == EssayLinkedV1(
+        essay_id=essay, student_id=ada.id, user_id=USER, linked_at=first[0].created_at
+    )
 
 
 async def test_unlink_essay_announces_unlinked_and_then_is_not_found(
@@ -306,7 +363,9 @@ async def test_unlink_essay_announces_unlinked_and_then_is_not_found(
 ) -> None:
     ada = await _student(service, email="ada@example.com")
     essay = uuid.uuid4()
-    await service.associate_essay(user_id=USER, student_id=ada.id, essay_id=essay)
+    await service.associate_essay(
+        user_id=USER, correlation_id=CORRELATION, student_id=ada.id, essay_id=essay
+    )
     writer = await service.get_essay_writer(user_id=USER, essay_id=essay)
     assert (writer.student.id, writer.student.email) == (ada.id, "ada@example.com")
     wakes = waker.wakes

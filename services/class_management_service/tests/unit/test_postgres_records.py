@@ -39,10 +39,10 @@ def test_each_column_tuples_labels_are_its_records_fields_in_order(
     assert tables.column_names(columns) == tuple(field.name for field in fields(record))
 
 
-def test_the_membership_change_returns_the_student_columns() -> None:
-    """CHANGE_MEMBERSHIPS computes class_ids itself, and derives the rest from the tuple."""
-    returned = tuple(column.name for column in students.CHANGE_MEMBERSHIPS.selected_columns)
-    assert returned == tables.column_names(tables.STUDENT_COLUMNS)
+def test_a_student_update_sets_fields_of_the_record_and_columns_of_the_table() -> None:
+    """UPDATE_STUDENT binds each of STUDENT_FIELDS from the record after the change."""
+    names = {field.name for field in fields(StudentRecord)}
+    assert set(students.STUDENT_FIELDS) <= names & set(tables.students.c.keys())
 
 
 def test_a_record_is_built_from_its_columns_with_their_conversions() -> None:
