@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
+from services.class_management_service.tests.support.api import state_in_event_terms
 from services.class_management_service.tests.support.kafka_events import read_to_end
 from services.class_management_service.tests.support.polling import wait_until
 
@@ -129,26 +130,7 @@ class World:
 
     async def api_state(self) -> dict[str, Any]:
         """Every aggregate as the API shows it (None: deleted), in the events' terms."""
-        state: dict[str, Any] = {}
-        for class_id in self.classes:
-            body = await self._call("GET", f"/v1/classes/{class_id}")
-            state[class_id] = body and {
-                "class_designation": body["name"],
-                "course_codes": [body["course_code"]],
-                "student_count": body["student_count"],
-                "version": body["version"],
-            }
-        for student_id in self.students:
-            body = await self._call("GET", f"/v1/classes/students/{student_id}")
-            state[student_id] = body and {
-                "first_name": body["first_name"],
-                "last_name": body["last_name"],
-                "legal_full_name": body["legal_full_name"],
-                "student_email": body["email"],
-                "class_ids": body["class_ids"],
-                "version": body["version"],
-            }
-        return state
+        return await state_in_event_terms(self.client, self.headers, self.classes, self.students)
 
     async def api_essays(self) -> dict[str, str]:
         """Each linked essay's student, of the students still there."""

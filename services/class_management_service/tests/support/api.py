@@ -237,3 +237,35 @@ async def metric_value(client: Client, name: str, **labels: str) -> float:
         if sample == wanted:
             return float(value)
     return 0.0
+
+
+async def state_in_event_terms(
+    client: Client, headers: Mapping[str, str], class_ids: Iterable[str], student_ids: Iterable[str]
+) -> dict[str, Any]:
+    """Each aggregate as the API shows it, named as its events name it (None: deleted): what
+    a consumer rebuilding state from the topics must end with."""
+    state: dict[str, Any] = {}
+    for class_id in class_ids:
+        reply = await reply_of(await send(client, "GET", f"/v1/classes/{class_id}", headers))
+        assert reply.status in (200, 404), reply.text
+        body = reply.json() if reply.status == 200 else None
+        state[class_id] = body and {
+            "class_designation": body["name"],
+            "course_codes": [body["course_code"]],
+            "student_count": body["student_count"],
+            "version": body["version"],
+        }
+    for student_id in student_ids:
+        path = f"/v1/classes/students/{student_id}"
+        reply = await reply_of(await send(client, "GET", path, headers))
+        assert reply.status in (200, 404), reply.text
+        body = reply.json() if reply.status == 200 else None
+        state[student_id] = body and {
+            "first_name": body["first_name"],
+            "last_name": body["last_name"],
+            "legal_full_name": body["legal_full_name"],
+            "student_email": body["email"],
+            "class_ids": body["class_ids"],
+            "version": body["version"],
+        }
+    return state
