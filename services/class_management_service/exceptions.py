@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# Seconds a 503 asks the client to wait before it retries (the Retry-After header).
+RETRY_AFTER_SECONDS = 5
+
 
 class ClassManagementError(Exception):
     """Base of every error the service raises on purpose."""
@@ -99,20 +102,28 @@ class IdempotencyKeyInUseError(ClassManagementError):
     title = "A request with this Idempotency-Key is in progress"
 
 
-class IdempotencyUnavailableError(ClassManagementError):
+class _RetryLater(ClassManagementError):
+    """A 503: the service cannot serve this now; ``Retry-After`` says when to try again."""
+
+    retry_after_seconds: ClassVar[int] = RETRY_AFTER_SECONDS
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class IdempotencyUnavailableError(_RetryLater):
     """A request asked for Idempotency-Key's guarantee and the key store cannot give it:
     refused rather than served without it (a retry after Retry-After is safe)."""
 
     code = "IDEMPOTENCY_UNAVAILABLE"
     status = 503
     title = "Idempotency-Key cannot be honoured now"
-    retry_after_seconds: ClassVar[int] = 5
-
-    def response_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
 
 
-class DependencyUnavailableError(ClassManagementError):
+class DependencyUnavailableError(_RetryLater):
+    """The database could not be reached, the request ran over its deadline, or rows kept
+    changing under it: a retry after Retry-After is safe."""
+
     code = "SERVICE_UNAVAILABLE"
     status = 503
     title = "A dependency is unavailable"

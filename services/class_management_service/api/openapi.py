@@ -116,7 +116,7 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "enum": ["true"]},
     },
     "Retry-After": {
-        "description": "Seconds to wait before retrying (sent with IDEMPOTENCY_UNAVAILABLE).",
+        "description": "Seconds to wait before retrying (sent with every 503).",
         "schema": {"type": "integer", "minimum": 0},
     },
     "WWW-Authenticate": {

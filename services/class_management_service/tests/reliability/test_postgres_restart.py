@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.class_management_service.exceptions import RETRY_AFTER_SECONDS
 from services.class_management_service.tests.reliability.conftest import FaultEnv
 from services.class_management_service.tests.support.api import (
     LEAK_MARKERS,
@@ -50,6 +51,7 @@ class Outcome:
     status: int
     content_type: str
     body: str
+    retry_after: str | None
 
     @property
     def took(self) -> float:
@@ -97,6 +99,7 @@ async def test_postgres_restart_under_load_fails_fast_and_recovers_consistently(
                         response.status_code,
                         response.headers.get("content-type", ""),
                         response.text,
+                        response.headers.get("retry-after"),
                     )
                 )
                 await asyncio.sleep(0.02)
@@ -135,6 +138,7 @@ async def test_postgres_restart_under_load_fails_fast_and_recovers_consistently(
         if outcome.status == 503:
             assert outcome.content_type.startswith(PROBLEM_CONTENT_TYPE), outcome
             assert '"code":"SERVICE_UNAVAILABLE"' in outcome.body.replace(" ", ""), outcome
+            assert outcome.retry_after == str(RETRY_AFTER_SECONDS), outcome
             assert not any(marker in outcome.body for marker in LEAK_MARKERS), outcome
     assert all(h["http"] == 503 for h in health_during_outage), health_during_outage
     assert any(
