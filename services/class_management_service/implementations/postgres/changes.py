@@ -62,9 +62,12 @@ async def locked_class(
     session: AsyncSession, key: Mapping[str, Any], expected_version: int | None
 ) -> ClassRecord | None:
     """The user's class, locked and read; None when not there. Raises VersionConflictError."""
-    if (await session.execute(class_sql.LOCK_CLASS, key)).first() is None:
+    row: Any = (await session.execute(class_sql.LOCK_CLASS, key)).first()
+    if row is None:
         return None
-    record = class_record((await session.execute(class_sql.GET_CLASS, key)).one())
+    if row.version != row.snapshot_version:  # the lock waited: read after it
+        row = (await session.execute(class_sql.GET_CLASS, key)).one()
+    record = class_record(row)
     require_version(record.version, expected_version)
     return record
 
@@ -74,9 +77,12 @@ async def locked_student(
 ) -> StudentRecord | None:
     """The user's student, locked and read; None when not there. Raises
     VersionConflictError."""
-    if (await session.execute(student_sql.LOCK_STUDENT, key)).first() is None:
+    row: Any = (await session.execute(student_sql.LOCK_STUDENT, key)).first()
+    if row is None:
         return None
-    record = student_record((await session.execute(student_sql.GET_STUDENT, key)).one())
+    if row.version != row.snapshot_version:  # the lock waited: read after it
+        row = (await session.execute(student_sql.GET_STUDENT, key)).one()
+    record = student_record(row)
     require_version(record.version, expected_version)
     return record
 
@@ -89,8 +95,9 @@ async def locked_classes(
     if not class_ids:
         return {}
     params = {"class_ids": sorted(set(class_ids))}
-    await session.execute(class_sql.LOCK_CLASSES, params)
-    rows = await session.execute(class_sql.CLASSES_BY_ID, params)
+    rows: Sequence[Any] = (await session.execute(class_sql.LOCK_CLASSES, params)).all()
+    if any(row.version != row.snapshot_version for row in rows):  # a lock waited
+        rows = (await session.execute(class_sql.CLASSES_BY_ID, params)).all()
     owned = {
         record.id: record
         for record in map(class_record, rows)

@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
+    Label,
     Select,
     String,
+    Table,
     Update,
     any_,
     bindparam,
@@ -29,6 +31,7 @@ from services.class_management_service.exceptions import CourseNotFoundError
 from services.class_management_service.implementations.postgres.outbox import (
     delete_with_entries,
     with_entries,
+    with_entries_if,
 )
 from services.class_management_service.implementations.postgres.tables import (
     CLASS_COLUMNS,
@@ -124,21 +127,39 @@ def _create_class_statement() -> Select[Any]:
 # A new class and its outbox rows: one statement, all or nothing.
 CREATE_CLASS = _create_class_statement()
 
-# Locks: a lock statement locks and returns ids only; the rows are read by the statement
-# after it. (Read in the locking statement, a row that was waited for is re-read, but its
-# subqueries, ``student_count`` or ``class_ids``, would still see the snapshot from before
-# the wait.) Classes are locked before students, each kind in id order, by every change:
-# two changes then never wait for each other.
+# Locks: classes are locked before students, each kind in id order, by every change: two
+# changes then never wait for each other. A lock statement also reads the rows it locks,
+# with ``snapshot_version``: a lock that waited for another change re-reads the row it
+# locks but not its subqueries (``student_count``, ``class_ids``), which still see the
+# snapshot from before the wait. Every change of those bumps the row's version, so a row
+# whose version differs from the snapshot's is read again by the statement after (rare:
+# only after a wait).
 
-# The user's class, locked until the transaction ends: every change of a class, of its name
-# or of its members (so of its ``student_count``), locks it first.
-LOCK_CLASS = select(classes.c.id).where(CLASS_OWNER).with_for_update()
-# The classes named by ``class_ids`` (any owner: the caller checks), locked in id order.
+
+def snapshot_version(table: Table) -> Label[Any]:
+    """The version of ``table``'s row that the statement's snapshot holds."""
+    snapshot = table.alias("snapshot")
+    return (
+        select(snapshot.c.version)
+        .where(snapshot.c.id == table.c.id)
+        .correlate(table)
+        .scalar_subquery()
+        .label("snapshot_version")
+    )
+
+
+# The user's class, locked until the transaction ends, and read: every change of a class,
+# of its name or of its members (so of its ``student_count``), locks it first.
+LOCK_CLASS = (
+    select(*CLASS_COLUMNS, snapshot_version(classes)).where(CLASS_OWNER).with_for_update(of=classes)
+)
+# The classes named by ``class_ids`` (any owner: the caller checks), locked in id order
+# and read.
 LOCK_CLASSES = (
-    select(classes.c.id)
+    select(*CLASS_COLUMNS, snapshot_version(classes))
     .where(classes.c.id == any_(bindparam("class_ids", type_=ARRAY(UUID_TYPE))))
     .order_by(classes.c.id)
-    .with_for_update()
+    .with_for_update(of=classes)
 )
 # The classes named by ``class_ids``, any owner (primary key).
 CLASSES_BY_ID = select(*CLASS_COLUMNS).where(
@@ -172,22 +193,28 @@ def bump_students() -> Update:
 
 
 def _update_class_statement() -> Select[Any]:
+    version = bindparam("version", type_=Integer)
     updated = (
         update(classes)
-        .where(classes.c.id == bindparam("class_id", type_=UUID_TYPE))
+        .where(
+            classes.c.id == bindparam("class_id", type_=UUID_TYPE),
+            classes.c.version == version - 1,
+        )
         .values(
             name=bindparam("name", type_=String),
             course_id=bindparam("course_id", type_=UUID_TYPE),
-            version=bindparam("version", type_=Integer),
+            version=version,
             updated_at=bindparam("now"),
         )
         .returning(classes.c.id)
         .cte("updated")
     )
-    return with_entries(select(updated.c.id))
+    return with_entries_if(updated)
 
 
-# For a class locked by LOCK_CLASS: its new name, course and version, and its outbox rows.
+# A class's new name, course and ``version``, and its outbox rows, if it is still at the
+# version before (no row otherwise, and nothing written): read without a lock, a class is
+# changed by this statement alone when no other change came in between.
 UPDATE_CLASS = _update_class_statement()
 
 

@@ -98,6 +98,26 @@ def with_entries(statement: Select[Any]) -> Select[Any]:
     return statement.add_cte(WRITE_ENTRIES.cte("entries_written"))
 
 
+def with_entries_if(changed: CTE, *ctes: CTE) -> Select[Any]:
+    """The ids ``changed`` (a conditional change's CTE) returns, with ``ctes`` and the bound
+    outbox rows; the rows are written only when it changed a row (the other CTEs check it
+    themselves: ``when_changed``)."""
+    written = insert(outbox).from_select(
+        EVENT_COLUMNS,
+        select(
+            *(_ENTRIES.c[name] for name in EVENT_COLUMNS[:-1]),
+            sql_cast(_ENTRIES.c.payload, JSONB),
+        ).where(when_changed(changed)),
+    )
+    return select(changed.c.id).add_cte(written.cte("entries_written"), *ctes)
+
+
+def when_changed(changed: CTE) -> Any:
+    """The condition that ``changed`` returned a row: the parts of a conditional change's
+    statement happen only if its row was at the version the change was computed from."""
+    return select(changed.c.id).exists()
+
+
 def delete_with_entries(table: Table, id_param: str, *ctes: CTE) -> Select[Any]:
     """DELETE of ``table``'s row whose id is bound as ``id_param``, with ``ctes`` (the other
     aggregates it changes) and the bound outbox rows, in one statement."""

@@ -10,12 +10,12 @@ service decides that it is a 404. Rows become frozen records before the session 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import exc
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from common_core import CourseCode, PersonNameV1
 from services.class_management_service.domain import (
@@ -52,6 +52,7 @@ from services.class_management_service.implementations.postgres.sessions import 
     Sessions,
     constraint_name,
     not_found,
+    require_version,
     student_integrity_error,
 )
 from services.class_management_service.implementations.postgres.student_relations import (
@@ -135,29 +136,55 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         announce: AnnouncerProtocol,
     ) -> ClassRecord | None:
         key = {"user_id": user_id, "class_id": class_id}
-        async with self._db.session("update_class", transaction=True) as session:
-            before = await locked_class(session, key, expected_version)
-            if before is None:
+        # Read, then written only if still at the version read: two statements and no lock.
+        # When another change came in between, again under the class's lock.
+        async with self._db.session("update_class", transaction=False) as session:
+            rows = (await session.execute(class_sql.GET_CLASS, key)).all()
+            if not rows:
                 not_found("update_class")
                 return None
-            after = replace(
-                before, name=name or before.name, course_code=course_code or before.course_code
-            )
-            if after == before:
-                return before  # nothing changes: no new version, no event
-            after = next_version(after)
-            await session.execute(
-                class_sql.UPDATE_CLASS,
-                {
-                    "class_id": class_id,
-                    "name": after.name,
-                    "course_id": await self._course_ids.of(session, after.course_code),
-                    "version": after.version,
-                    "now": after.updated_at,
-                    **entries_params(announce.class_changed(before, after)),
-                },
-            )
-            return after
+            before = class_record(rows[0])
+            require_version(before.version, expected_version)
+            written = await self._write_class(session, before, name, course_code, announce)
+            if written is not None:
+                return written
+        async with self._db.session("update_class", transaction=True) as session:
+            locked = await locked_class(session, key, expected_version)
+            if locked is None:
+                not_found("update_class")
+                return None
+            written = await self._write_class(session, locked, name, course_code, announce)
+            assert written is not None, "a locked class is at the version read"
+            return written
+
+    async def _write_class(
+        self,
+        session: AsyncSession,
+        before: ClassRecord,
+        name: str | None,
+        course_code: CourseCode | None,
+        announce: AnnouncerProtocol,
+    ) -> ClassRecord | None:
+        """The class after the change, written if it is still at ``before``'s version (None
+        when it is not: nothing was written)."""
+        after = replace(
+            before, name=name or before.name, course_code=course_code or before.course_code
+        )
+        if after == before:
+            return before  # nothing changes: no new version, no event
+        after = next_version(after)
+        result = await session.execute(
+            class_sql.UPDATE_CLASS,
+            {
+                "class_id": before.id,
+                "name": after.name,
+                "course_id": await self._course_ids.of(session, after.course_code),
+                "version": after.version,
+                "now": after.updated_at,
+                **entries_params(announce.class_changed(before, after)),
+            },
+        )
+        return after if result.first() is not None else None
 
     async def delete_class(
         self,
@@ -298,6 +325,19 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
     ) -> StudentRecord | None:
         key = {"user_id": user_id, "student_id": student_id}
         touched = tuple(sorted({*changes.add_class_ids, *changes.remove_class_ids}))
+        if not touched:
+            # Names or e-mail alone: read, then written only if still at the version read
+            # (two statements, no lock); another change in between: again, under locks.
+            async with self._db.session("update_student", transaction=False) as session:
+                rows = (await session.execute(student_sql.GET_STUDENT, key)).all()
+                if not rows:
+                    not_found("update_student")
+                    return None
+                before = student_record(rows[0])
+                require_version(before.version, expected_version)
+                written = await self._write_student(session, before, changes, {}, announce)
+                if written is not None:
+                    return written
         async with self._db.session("update_student", transaction=True) as session:
             try:
                 classes = await locked_classes(session, user_id, touched)
@@ -306,40 +346,55 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                     not_found("update_student")
                     return None  # a missing student is the first thing to say
                 raise
-            before = await locked_student(session, key, expected_version)
-            if before is None:
+            locked = await locked_student(session, key, expected_version)
+            if locked is None:
                 not_found("update_student")
                 return None
-            removed = set(changes.remove_class_ids)
-            left = sorted(removed & set(before.class_ids))
-            joined = sorted(set(changes.add_class_ids) - removed - set(before.class_ids))
-            after = merged(before, changes, set(before.class_ids) - set(left) | set(joined))
-            if after == before:
-                return before  # nothing changes: no new version, no event
-            after = next_version(after)
-            entries = announce.student_changed(before, after)
-            for class_id in sorted((*left, *joined)):
-                entries += announce.class_changed(
-                    classes[class_id],
-                    members_changed(classes[class_id], 1 if class_id in joined else -1),
-                )
-            try:
-                await session.execute(
-                    student_sql.UPDATE_STUDENT,
-                    {
-                        "student_id": student_id,
-                        **{field: getattr(after, field) for field in student_sql.STUDENT_FIELDS},
-                        "version": after.version,
-                        "now": after.updated_at,
-                        "add_ids": joined,
-                        "remove_ids": left,
-                        "bumped_class_ids": [*left, *joined],
-                        **entries_params(entries),
-                    },
-                )
-            except exc.IntegrityError as error:
-                raise student_integrity_error(error, after.email) from error
-            return after
+            written = await self._write_student(session, locked, changes, classes, announce)
+            assert written is not None, "a locked student is at the version read"
+            return written
+
+    async def _write_student(
+        self,
+        session: AsyncSession,
+        before: StudentRecord,
+        changes: StudentChanges,
+        classes: Mapping[uuid.UUID, ClassRecord],
+        announce: AnnouncerProtocol,
+    ) -> StudentRecord | None:
+        """The student after ``changes`` (the classes it joins or leaves locked and read as
+        ``classes``), written with those classes' new versions if it is still at
+        ``before``'s version (None when it is not: nothing was written)."""
+        removed = set(changes.remove_class_ids)
+        left = sorted(removed & set(before.class_ids))
+        joined = sorted(set(changes.add_class_ids) - removed - set(before.class_ids))
+        after = merged(before, changes, set(before.class_ids) - set(left) | set(joined))
+        if after == before:
+            return before  # nothing changes: no new version, no event
+        after = next_version(after)
+        entries = announce.student_changed(before, after)
+        for class_id in sorted((*left, *joined)):
+            entries += announce.class_changed(
+                classes[class_id],
+                members_changed(classes[class_id], 1 if class_id in joined else -1),
+            )
+        try:
+            result = await session.execute(
+                student_sql.UPDATE_STUDENT,
+                {
+                    "student_id": before.id,
+                    **{field: getattr(after, field) for field in student_sql.STUDENT_FIELDS},
+                    "version": after.version,
+                    "now": after.updated_at,
+                    "add_ids": joined,
+                    "remove_ids": left,
+                    "bumped_class_ids": [*left, *joined],
+                    **entries_params(entries),
+                },
+            )
+        except exc.IntegrityError as error:
+            raise student_integrity_error(error, after.email) from error
+        return after if result.first() is not None else None
 
     async def delete_student(
         self,

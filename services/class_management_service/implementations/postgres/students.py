@@ -25,10 +25,13 @@ from services.class_management_service.implementations.postgres.classes import (
     IN_CLASS,
     STUDENT_NAMES,
     bump_classes,
+    snapshot_version,
 )
 from services.class_management_service.implementations.postgres.outbox import (
     delete_with_entries,
+    when_changed,
     with_entries,
+    with_entries_if,
 )
 from services.class_management_service.implementations.postgres.tables import (
     STUDENT_COLUMNS,
@@ -97,18 +100,23 @@ def _create_student_statement() -> Select[Any]:
 # its memberships, its classes' new versions and every outbox row, in one statement.
 CREATE_STUDENT = _create_student_statement()
 # The user's student, locked until the transaction ends (after the classes whose members
-# the change changes; see classes.py on locks). Read by GET_STUDENT after it.
-LOCK_STUDENT = select(students.c.id).where(STUDENT_OWNER).with_for_update()
+# the change changes), and read (see classes.py on locks).
+LOCK_STUDENT = (
+    select(*STUDENT_COLUMNS, snapshot_version(students))
+    .where(STUDENT_OWNER)
+    .with_for_update(of=students)
+)
 
 
 def _update_student_statement() -> Select[Any]:
     student_id = bindparam("student_id", type_=UUID_TYPE)
+    version = bindparam("version", type_=Integer)
     updated = (
         update(students)
-        .where(students.c.id == student_id)
+        .where(students.c.id == student_id, students.c.version == version - 1)
         .values(
             {field: bindparam(field, type_=String) for field in STUDENT_FIELDS}
-            | {"version": bindparam("version", type_=Integer), "updated_at": bindparam("now")}
+            | {"version": version, "updated_at": bindparam("now")}
         )
         .returning(students.c.id)
         .cte("updated")
@@ -118,6 +126,7 @@ def _update_student_statement() -> Select[Any]:
         .where(
             membership.c.student_id == student_id,
             membership.c.class_id == any_(bindparam("remove_ids", type_=ARRAY(UUID_TYPE))),
+            when_changed(updated),
         )
         .cte("removed")
     )
@@ -125,17 +134,23 @@ def _update_student_statement() -> Select[Any]:
         insert(membership)
         .from_select(
             ("class_id", "student_id"),
-            select(func.unnest(bindparam("add_ids", type_=ARRAY(UUID_TYPE))), student_id),
+            select(func.unnest(bindparam("add_ids", type_=ARRAY(UUID_TYPE))), student_id).where(
+                when_changed(updated)
+            ),
         )
         .cte("added")
     )
-    return with_entries(select(updated.c.id)).add_cte(removed, added, bump_classes().cte("bumped"))
+    bumped = bump_classes().where(when_changed(updated)).cte("bumped")
+    return with_entries_if(updated, removed, added, bumped)
 
 
-# For a student locked by LOCK_STUDENT (and the classes it joins or leaves by LOCK_CLASSES):
-# its whole new state (names, e-mail, version), the memberships it leaves (``remove_ids``,
-# all current) and joins (``add_ids``, none current), those classes' new versions and every
-# outbox row, in one statement.
+# A student's whole new state (names, e-mail, ``version``), the memberships it leaves
+# (``remove_ids``, all current) and joins (``add_ids``, none current), those classes' new
+# versions (locked before: LOCK_CLASSES) and every outbox row, in one statement, if the
+# student is still at the version before (no row otherwise, and nothing written): a change
+# of names or e-mail alone is read without a lock and written by this statement alone when
+# no other change came in between; a change of memberships locks the classes and the
+# student first.
 UPDATE_STUDENT = _update_student_statement()
 
 

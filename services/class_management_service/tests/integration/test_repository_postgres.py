@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -538,6 +539,35 @@ async def test_concurrent_links_of_one_essay_make_one_link(repo) -> None:
     assert len(losers) == 5 and all(isinstance(e, EssayAlreadyAssociatedError) for e in losers)
 
 
+async def _while_another_transaction_holds(
+    database_url: str, statements: list[Any], operation: Awaitable[Any]
+) -> Any:
+    """Run ``statements`` in a transaction of its own, start ``operation`` meanwhile, wait
+    until a statement of it waits for a lock (nothing else in this test's database can),
+    commit that transaction: the operation's result."""
+    others = create_async_engine(database_url, poolclass=NullPool)  # not the repository's pool
+    try:
+        async with others.connect() as blocker, others.connect() as watcher:
+            for statement in statements:
+                await blocker.execute(statement)
+            running = asyncio.ensure_future(operation)
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+
+            async def operation_waits() -> bool:
+                assert not running.done(), f"it did not wait: {running.result()!r}"
+                return bool((await watcher.execute(waiting)).scalar_one())
+
+            # Generous: on a busy machine the statement may take long to reach the lock.
+            await wait_until(operation_waits, timeout=60, interval=0.02)
+            await blocker.commit()
+        return await asyncio.wait_for(running, 60)
+    finally:
+        await others.dispose()
+
+
 async def _link_while_another_transaction_holds(
     repo: PostgreSQLClassRepositoryImpl,
     database_url: str,
@@ -547,29 +577,91 @@ async def _link_while_another_transaction_holds(
 ) -> Any:
     """Run ``statement`` in a transaction of its own, link the essay meanwhile, wait until
     the link statement waits for that transaction, commit it: the link's result."""
-    others = create_async_engine(database_url, poolclass=NullPool)  # not the repository's pool
-    try:
-        async with others.connect() as blocker, others.connect() as watcher:
-            await blocker.execute(statement)
-            linking = asyncio.create_task(
-                repo.associate_essay(
-                    user_id=USER, student_id=student_id, essay_id=essay_id, announce=ANNOUNCE
-                )
-            )
-            waiting = text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND query LIKE '%essay_student_associations%'"
-            )
+    linking = repo.associate_essay(
+        user_id=USER, student_id=student_id, essay_id=essay_id, announce=ANNOUNCE
+    )
+    return await _while_another_transaction_holds(database_url, [statement], linking)
 
-            async def link_waits() -> bool:
-                return bool((await watcher.execute(waiting)).scalar_one())
 
-            # Generous: on a busy machine the link statement may take long to reach the lock.
-            await wait_until(link_waits, timeout=60, interval=0.02)
-            await blocker.commit()
-        return await asyncio.wait_for(linking, 60)
-    finally:
-        await others.dispose()
+def _joins_meanwhile(class_id: uuid.UUID, student_id: uuid.UUID) -> list[Any]:
+    """What adding the student to the class does, as another transaction would do it."""
+    return [
+        text("SELECT id FROM classes WHERE id = :class_id FOR UPDATE").bindparams(
+            class_id=class_id
+        ),
+        text(
+            "INSERT INTO class_student_association (class_id, student_id)"
+            " VALUES (:class_id, :student_id)"
+        ).bindparams(class_id=class_id, student_id=student_id),
+        text("UPDATE classes SET version = version + 1 WHERE id = :class_id").bindparams(
+            class_id=class_id
+        ),
+        text("UPDATE students SET version = version + 1 WHERE id = :student_id").bindparams(
+            student_id=student_id
+        ),
+    ]
+
+
+async def test_a_rename_that_meets_another_change_is_made_under_the_lock(
+    repo, database_url, engine
+) -> None:
+    """A rename reads the class without a lock; a student joining it commits before the
+    rename is written: the conditional write finds another version and writes nothing, and
+    the rename is made again under the class's lock, from the class as it is now."""
+    klass = await new_class(repo)
+    ada = await new_student(repo, "Ada", class_ids=(klass.id,))  # the class is at version 2
+    eva = await new_student(repo, "Eva")
+    renaming = repo.update_class(
+        user_id=USER,
+        class_id=klass.id,
+        name="9A Engelska",
+        course_code=None,
+        expected_version=None,
+        announce=ANNOUNCE,
+    )
+    renamed = await _while_another_transaction_holds(
+        database_url, _joins_meanwhile(klass.id, eva.id), renaming
+    )
+
+    assert (renamed.name, renamed.student_count, renamed.version) == ("9A Engelska", 2, 4)
+    assert await repo.get_class(user_id=USER, class_id=klass.id) == renamed
+    updates = [
+        row.payload["data"] for row in await outbox_rows(engine) if row.topic == CLASS_UPDATED_TOPIC
+    ]
+    # Ada's joining (version 2), then the rename, once, at version 4 (3 was Eva's joining).
+    assert [(u["version"], u["student_count"]) for u in updates] == [(2, 1), (4, 2)]
+    assert updates[-1]["previous"] == {"class_designation": "9A"}
+    assert ada.class_ids == (klass.id,)
+
+
+async def test_a_lock_that_waited_reads_the_class_after_the_wait(
+    repo, database_url, engine
+) -> None:
+    """A student leaving a class locks the class; another student joins it meanwhile and
+    commits: the lock statement's row is the new one but its student_count the snapshot's,
+    so the class is read again, and its new count is right."""
+    klass = await new_class(repo)
+    ada = await new_student(repo, "Ada", class_ids=(klass.id,))
+    eva = await new_student(repo, "Eva")
+    leaving = repo.update_student(
+        user_id=USER,
+        student_id=ada.id,
+        changes=StudentChanges(remove_class_ids=(klass.id,)),
+        expected_version=None,
+        announce=ANNOUNCE,
+    )
+    left = await _while_another_transaction_holds(
+        database_url, _joins_meanwhile(klass.id, eva.id), leaving
+    )
+
+    assert left.class_ids == ()
+    now = await repo.get_class(user_id=USER, class_id=klass.id)
+    assert now is not None and (now.student_count, now.version) == (1, 4)
+    updates = [
+        row.payload["data"] for row in await outbox_rows(engine) if row.topic == CLASS_UPDATED_TOPIC
+    ]
+    assert (updates[-1]["version"], updates[-1]["student_count"]) == (4, 1)
+    assert updates[-1]["previous"] == {"student_count": 2}
 
 
 async def test_a_link_committed_while_linking_is_found(repo, database_url) -> None:
