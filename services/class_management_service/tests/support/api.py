@@ -22,7 +22,16 @@ Client = TestClientProtocol | httpx.AsyncClient
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "correlation_id"}
-CLASS_FIELDS = {"id", "name", "course_code", "student_count", "created_at", "updated_at", "version"}
+CLASS_FIELDS = {
+    "id",
+    "name",
+    "course_code",
+    "student_count",
+    "created_at",
+    "updated_at",
+    "version",
+    "status",
+}
 STUDENT_FIELDS = {
     "id",
     "full_name",
