@@ -21,6 +21,7 @@ from services.class_management_service.tests.support.api import (
     json_of,
     problem_of,
     send,
+    set_class_status,
     with_correlation,
 )
 from services.class_management_service.tests.support.database import database_digest
@@ -347,14 +348,7 @@ async def test_an_archived_class_gains_no_students_by_import(
     client: Client, headers: dict[str, str], engine: AsyncEngine
 ) -> None:
     target = await create_class(client, headers)
-    archived = await send(
-        client,
-        "PUT",
-        f"/v1/classes/{target['id']}",
-        with_correlation(headers),
-        body={"status": "archived"},
-    )
-    await json_of(archived, 200)
+    await set_class_status(client, headers, target["id"], "archived")
     before = await database_digest(engine)
 
     response = await _post_csv(client, target["id"], headers, b"first_name,last_name\nA,B\n")

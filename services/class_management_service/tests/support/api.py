@@ -203,6 +203,17 @@ async def create_class(
     return dict(await json_of(response, 201))
 
 
+async def set_class_status(
+    client: Client, headers: Mapping[str, str] | str, class_id: str, status: str
+) -> dict[str, Any]:
+    """The caller's class archived or restored (``status``), which must succeed."""
+    path = f"/v1/classes/{class_id}"
+    response = await send(
+        client, "PUT", path, with_correlation(caller(headers)), {"status": status}
+    )
+    return dict(await json_of(response, 200))
+
+
 async def create_student(
     client: Client,
     headers: Mapping[str, str] | str,
