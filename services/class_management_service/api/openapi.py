@@ -368,12 +368,15 @@ def _completed(
     other_types = getattr(view, BODY_TYPES_ATTRIBUTE, ())
     if other_types and "requestBody" in operation:
         body = operation["requestBody"]
-        # A body of another media type (a CSV file) is text, described by the operation.
+        # A body of another media type (a CSV file) is a file, described by the operation.
         operation["requestBody"] = {
             **body,
             "content": {
                 **body["content"],
-                **{mimetype: {"schema": {"type": "string"}} for mimetype in other_types},
+                **{
+                    mimetype: {"schema": {"type": "string", "format": "binary"}}
+                    for mimetype in other_types
+                },
             },
         }
     for status, response in responses.items():

@@ -149,7 +149,8 @@ DELETE_STUDENT = delete_with_entries(students, "student_id", bump_classes().cte(
 # -- importing a class list ------------------------------------------------------------
 
 # The user's students with one of the e-mails ``emails`` (lower case, as stored), locked in
-# id order after the class they join (the owner's unique e-mail index).
+# id order after the class they join (the owner's unique e-mail index; see
+# test_query_plans.py on a table without statistics).
 LOCK_STUDENTS_BY_EMAIL = (
     select(students.c.id)
     .where(
