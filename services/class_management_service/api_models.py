@@ -22,8 +22,17 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
-from common_core import CourseCode, PersonNameV1
-from services.class_management_service.domain import KEEP, Keep, ListFilters, Page, SortKey
+from common_core import ClassStatus, CourseCode, PersonNameV1
+from services.class_management_service.domain import (
+    KEEP,
+    MAX_IMPORT_ROWS,
+    ImportOutcome,
+    ImportRow,
+    Keep,
+    ListFilters,
+    Page,
+    SortKey,
+)
 
 # Bidirectional overrides and isolates reorder what a reader sees ("evil\u202egpj.exe").
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -121,6 +130,11 @@ class UpdateClassRequest(_MergePatch):
 
     name: ClassName | None = Field(default=None, description="Left out: unchanged.")
     course_codes: CourseCodes | None = Field(default=None, description="Left out: unchanged.")
+    status: ClassStatus | None = Field(
+        default=None,
+        description="archived: the class keeps its students but gains none; active: restored."
+        " Left out: unchanged.",
+    )
 
 
 class PersonNameRequest(_Body):
@@ -148,6 +162,35 @@ class CreateStudentRequest(_Body):
     person_name: PersonNameRequest
     email: Email | None = None
     class_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_IDS)
+
+
+class ImportStudentRow(PersonNameRequest):
+    """One student of an imported class list: validated as a new student is."""
+
+    email: Email | None = None
+
+    def to_import_row(self, row: int) -> ImportRow:
+        return ImportRow(row, self.to_person_name(), self.email)
+
+
+class ImportStudentsRequest(_Body):
+    """A class list: a row whose e-mail is one of the caller's students is that student
+    (added to the class), every other row a new student in it. All or nothing."""
+
+    students: list[ImportStudentRow] = Field(
+        min_length=1,
+        description=f"1-{MAX_IMPORT_ROWS} rows (more: 413 TOO_MANY_ROWS); no e-mail twice.",
+    )
+    dry_run: bool = Field(
+        default=False, description="true: the report a real import would give; nothing written."
+    )
+
+
+class ImportQuery(BaseModel):
+    dry_run: bool = Field(
+        default=False,
+        description="true: the report a real import would give, nothing written (for CSV).",
+    )
 
 
 class PersonNamePatch(_MergePatch):
@@ -274,6 +317,9 @@ _SORT_HELP = (
 
 class ListClassesQuery(_ListQuery):
     course_code: CourseCode | SkipJsonSchema[None] = None
+    status: ClassStatus | SkipJsonSchema[None] = Field(
+        default=None, description="Only active or only archived classes; left out: both."
+    )
     sort: SortKey = Field(default="-created_at", description=_SORT_HELP)
 
 
@@ -331,6 +377,7 @@ class ClassResponse(_FromRecords):
     created_at: datetime
     updated_at: datetime
     version: int
+    status: ClassStatus
 
 
 class ClassListResponse(_FromRecords):
@@ -405,10 +452,38 @@ class EssayWriterResponse(_FromRecords):
     student: EssayWriterStudent
 
 
+class ImportedStudentResponse(BaseModel):
+    row: int = Field(description="The data row, counted from 1.")
+    student_id: uuid.UUID | None = Field(
+        description="The student's id; null for a student a dry run would create."
+    )
+    outcome: ImportOutcome
+
+
+class ImportReportResponse(_FromRecords):
+    """What the import did (or, a dry run, would do), row by row."""
+
+    class_id: uuid.UUID
+    dry_run: bool
+    created: int
+    added: int
+    unchanged: int
+    students: list[ImportedStudentResponse]
+
+
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+
+
+class ImportRowError(BaseModel):
+    """An invalid row of an import (IMPORT_INVALID)."""
+
+    row: int = Field(description="The data row, counted from 1.")
+    field: str | None = Field(description="The column; null: the row as a whole.")
+    code: str
+    msg: str
 
 
 class ProblemResponse(BaseModel):
@@ -420,7 +495,7 @@ class ProblemResponse(BaseModel):
     detail: str
     code: str
     correlation_id: str
-    errors: list[FieldError] | None = None
+    errors: list[FieldError | ImportRowError] | None = None
 
 
 class DependencyHealth(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from common_core.events import EventEnvelope
 
-from common_core import CourseCode
+from common_core import ClassStatus, CourseCode, PersonNameV1
 
 RecordT = TypeVar("RecordT")
 
@@ -53,6 +53,11 @@ class ClassRecord:
     created_at: datetime
     updated_at: datetime
     version: int
+    status: ClassStatus = ClassStatus.ACTIVE
+
+    @property
+    def archived(self) -> bool:
+        return self.status is ClassStatus.ARCHIVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +154,57 @@ class StudentChanges:
     email: str | Keep | None = KEEP
     add_class_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
     remove_class_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
+
+
+# -- importing a class list -------------------------------------------------------------
+
+MAX_IMPORT_ROWS = 1000
+
+# What an import did with a row: a new student, one of the owner's students (matched by
+# e-mail) added to the class, or one already in it.
+ImportOutcome = Literal["created", "added", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    """One valid row of an import (``row`` counts data rows from 1); ``email`` lower case."""
+
+    row: int
+    name: PersonNameV1
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedStudent:
+    """What an import did with one row; ``student_id`` None: a dry run's new student."""
+
+    row: int
+    student_id: uuid.UUID | None
+    outcome: ImportOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did (or, a dry run, would do), row by row in row order."""
+
+    class_id: uuid.UUID
+    dry_run: bool
+    students: tuple[ImportedStudent, ...]
+
+    def _count(self, outcome: ImportOutcome) -> int:
+        return sum(1 for student in self.students if student.outcome == outcome)
+
+    @property
+    def created(self) -> int:
+        return self._count("created")
+
+    @property
+    def added(self) -> int:
+        return self._count("added")
+
+    @property
+    def unchanged(self) -> int:
+        return self._count("unchanged")
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,28 @@ class ClassNotFoundError(ClassManagementError):
     title = "Class not found"
 
 
+class ClassArchivedError(ClassManagementError):
+    """An archived class keeps its students but gains none."""
+
+    code = "CLASS_ARCHIVED"
+    status = 409
+    title = "The class is archived"
+
+
+class ImportInvalidError(ValidationFailedError):
+    """Rows of an import are invalid: ``errors`` names each, as ``{row, field, code,
+    msg}``; nothing was written."""
+
+    code = "IMPORT_INVALID"
+    title = "Invalid import"
+
+
+class TooManyRowsError(ClassManagementError):
+    code = "TOO_MANY_ROWS"
+    status = 413
+    title = "Too many rows"
+
+
 class StudentNotFoundError(ClassManagementError):
     code = "STUDENT_NOT_FOUND"
     status = 404

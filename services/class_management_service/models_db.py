@@ -25,7 +25,7 @@ from sqlalchemy import Enum as SQLAlchemyEnum
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from common_core import CourseCode, Language
+from common_core import ClassStatus, CourseCode, Language
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +57,10 @@ course_code_enum = SQLAlchemyEnum(
 )
 language_enum = SQLAlchemyEnum(
     Language, name="language_enum", values_callable=_enum_values, validate_strings=True
+)
+# Migration 0005.
+class_status_enum = SQLAlchemyEnum(
+    ClassStatus, name="class_status_enum", values_callable=_enum_values, validate_strings=True
 )
 
 
@@ -114,6 +118,9 @@ class UserClass(Base):
     created_at: Mapped[datetime] = _timestamp()
     updated_at: Mapped[datetime] = _timestamp()
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    status: Mapped[ClassStatus] = mapped_column(
+        class_status_enum, server_default=ClassStatus.ACTIVE.value
+    )
 
     course: Mapped[Course] = relationship(lazy="raise")
 

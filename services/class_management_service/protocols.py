@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from common_core import CourseCode, PersonNameV1
+from common_core import ClassStatus, CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     NO_FILTERS,
     ClaimResult,
     ClassRecord,
     EssayLinkRecord,
     EssayWriterRecord,
+    ImportReport,
+    ImportRow,
     ListFilters,
     OutboxEntry,
     OutboxMessage,
@@ -90,9 +92,10 @@ class ClassRepositoryProtocol(Protocol):
         offset: int,
         course_code: CourseCode | None = None,
         filters: ListFilters = NO_FILTERS,
+        status: ClassStatus | None = None,
     ) -> Page[ClassRecord]:
         """The owner's classes as ``filters`` narrow and sort them (newest first unless
-        ``filters.sort`` says otherwise)."""
+        ``filters.sort`` says otherwise), only those of ``status`` when given."""
         ...
 
     async def update_class(
@@ -104,9 +107,11 @@ class ClassRepositoryProtocol(Protocol):
         course_code: CourseCode | None,
         expected_version: int | None,
         announce: AnnouncerProtocol,
+        status: ClassStatus | None = None,
     ) -> ClassRecord | None:
-        """Apply the non-None fields and bump the version; None when not found. A change
-        writes ``event(new version)``; a request that changes nothing writes no event.
+        """Apply the non-None fields (``status``: archive or restore) and bump the version;
+        None when not found. A change writes ``event(new version)``; a request that changes
+        nothing writes no event.
 
         Raises VersionConflictError when ``expected_version`` is stale.
         """
@@ -141,8 +146,9 @@ class ClassRepositoryProtocol(Protocol):
     ) -> StudentRecord:
         """Store a student enrolled in ``class_ids``.
 
-        Raises ClassNotFoundError for a class the owner does not have and
-        StudentAlreadyExistsError for an email the owner already uses.
+        Raises ClassNotFoundError for a class the owner does not have, ClassArchivedError
+        for an archived one, and StudentAlreadyExistsError for an email the owner already
+        uses.
         """
         ...
 
@@ -189,6 +195,23 @@ class ClassRepositoryProtocol(Protocol):
     ) -> bool:
         """Delete the student with memberships and essay links and write ``event(version
         after the delete)``; False when not found. Raises VersionConflictError."""
+        ...
+
+    async def import_students(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        rows: Sequence[ImportRow],
+        dry_run: bool,
+        announce: AnnouncerProtocol,
+    ) -> ImportReport | None:
+        """Import ``rows`` (e-mails lower case, none twice) into the class, in one
+        transaction: a row whose e-mail is one of the owner's students is that student
+        (added unless a member), every other row a new student; each student created or
+        added, and the class (once), write their events. A dry run writes nothing. None when
+        the class is not found; raises ClassArchivedError, StudentAlreadyExistsError (a
+        student with one of the e-mails was created meanwhile)."""
         ...
 
     async def associate_essay(
@@ -331,9 +354,10 @@ class ClassManagementServiceProtocol(Protocol):
         offset: int,
         course_code: CourseCode | None,
         filters: ListFilters,
+        status: ClassStatus | None = None,
     ) -> Page[ClassRecord]:
         """The caller's classes as ``filters`` narrow and sort them (newest first by
-        default)."""
+        default), only those of ``status`` when given (else active and archived)."""
         ...
 
     async def update_class(
@@ -345,8 +369,10 @@ class ClassManagementServiceProtocol(Protocol):
         name: str | None,
         course_codes: Sequence[str] | None,
         expected_version: int | None,
+        status: ClassStatus | None = None,
     ) -> ClassRecord:
-        """Apply the given fields; the class as it is after the change.
+        """Apply the given fields (``status``: archive or restore); the class as it is after
+        the change.
 
         Raises ClassNotFoundError, VersionConflictError, COURSE_NOT_FOUND/MULTIPLE_COURSE_ERROR.
         """
@@ -378,7 +404,8 @@ class ClassManagementServiceProtocol(Protocol):
         email: str | None,
         class_ids: Sequence[uuid.UUID],
     ) -> StudentRecord:
-        """Create a student; raises ClassNotFoundError, StudentAlreadyExistsError."""
+        """Create a student; raises ClassNotFoundError, ClassArchivedError,
+        StudentAlreadyExistsError."""
         ...
 
     async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord:
@@ -409,8 +436,8 @@ class ClassManagementServiceProtocol(Protocol):
     ) -> StudentRecord:
         """Apply the given changes; the student as it is after the change.
 
-        Raises StudentNotFoundError, ClassNotFoundError, StudentAlreadyExistsError,
-        VersionConflictError.
+        Raises StudentNotFoundError, ClassNotFoundError, ClassArchivedError (a class in
+        ``add_class_ids`` is archived), StudentAlreadyExistsError, VersionConflictError.
         """
         ...
 
@@ -423,6 +450,21 @@ class ClassManagementServiceProtocol(Protocol):
         expected_version: int | None,
     ) -> None:
         """Delete; raises StudentNotFoundError, VersionConflictError."""
+        ...
+
+    async def import_students(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        class_id: uuid.UUID,
+        rows: Sequence[ImportRow],
+        dry_run: bool,
+    ) -> ImportReport:
+        """Import a class list (see the repository's ``import_students``); the report, row
+        by row. Raises ValidationFailedError (no rows), TooManyRowsError (over
+        MAX_IMPORT_ROWS), ClassNotFoundError, ClassArchivedError, StudentAlreadyExistsError.
+        """
         ...
 
     async def associate_essay(

@@ -5,18 +5,27 @@ from __future__ import annotations
 from dishka import FromDishka
 from quart import Blueprint, Response
 from quart_dishka import inject
-from quart_schema import validate_querystring, validate_request, validate_response
+from quart_schema import (
+    document_request,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
 from services.class_management_service.api.etags import expected_version, with_etag
 from services.class_management_service.api.idempotency import idempotent
 from services.class_management_service.api.openapi import documented
 from services.class_management_service.api.path_params import parse_uuid
 from services.class_management_service.api.request_context import current_context
+from services.class_management_service.api.student_import import accepts_csv, read_import
 from services.class_management_service.api_models import (
     ClassListResponse,
     ClassResponse,
     CreateClassRequest,
     EssayWriterResponse,
+    ImportQuery,
+    ImportReportResponse,
+    ImportStudentsRequest,
     ListClassesQuery,
     PageQuery,
     RosterResponse,
@@ -64,6 +73,7 @@ async def list_classes(query_args: ListClassesQuery, service: Service) -> ClassL
         offset=query_args.offset,
         course_code=query_args.course_code,
         filters=query_args.filters(query_args.sort),
+        status=query_args.status,
     )
     return ClassListResponse.of(page)
 
@@ -107,6 +117,7 @@ async def update_class(
         name=data.name,
         course_codes=data.course_codes,
         expected_version=expected_version(),
+        status=data.status,
     )
     return with_etag(ClassResponse.of(record), 200)
 
@@ -138,3 +149,38 @@ async def get_roster(class_id: str, query_args: PageQuery, service: Service) -> 
         offset=query_args.offset,
     )
     return RosterResponse.of(page)
+
+
+@class_bp.post("/<class_id>/students/import")
+@idempotent
+@documented(404, 409, 413, 415, 422)
+@accepts_csv
+@document_request(ImportStudentsRequest)
+@validate_querystring(ImportQuery)
+@validate_response(ImportReportResponse, 200)
+@inject
+async def import_students(
+    class_id: str, query_args: ImportQuery, service: Service
+) -> ImportReportResponse:
+    """Import a class list: all rows or none.
+
+    A JSON body, or a CSV file (`text/csv`, UTF-8 with or without a BOM, `,` or `;` as
+    delimiter) whose header names the columns first_name, last_name, email and
+    legal_full_name (any order and case; also förnamn, efternamn, e-post). A row whose
+    e-mail is one of the caller's students is that student, added to the class unless a
+    member; every other row is a new student in it. At most 1000 rows (413 TOO_MANY_ROWS);
+    any invalid row: 400 IMPORT_INVALID listing every one, nothing written; an archived
+    class: 409 CLASS_ARCHIVED. A dry run (`dry_run`) reports what an import would do and
+    writes nothing.
+    """
+    context = current_context()
+    parsed_id = parse_uuid(class_id, "class_id")
+    imported = await read_import(query_args.dry_run)
+    report = await service.import_students(
+        user_id=context.user_id,
+        correlation_id=context.correlation_id,
+        class_id=parsed_id,
+        rows=imported.rows,
+        dry_run=imported.dry_run,
+    )
+    return ImportReportResponse.of(report)

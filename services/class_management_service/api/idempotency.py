@@ -1,12 +1,13 @@
-"""``Idempotency-Key`` on POST: the same key and the same JSON returns the first response.
+"""``Idempotency-Key`` on POST: the same key and the same request returns the first response.
 
-The same JSON means the same parsed document: key order and whitespace do not matter (the
-fingerprint is of a canonical serialisation). A different body under the same key is 422.
-While the first request is still running, a second one with the same key is 409. If the
-key store is unreachable, a request with a key is refused with 503 IDEMPOTENCY_UNAVAILABLE
-and ``Retry-After``: it asked for a guarantee the service cannot give now, and serving it
-anyway could create twice what a retry meant once. Requests without a key never touch the
-store.
+The same request means the same method, path and query string and, of a JSON body, the
+same parsed document: key order and whitespace do not matter (the fingerprint is of a
+canonical serialisation); any other body (a CSV file) byte for byte. A different request
+under the same key is 422. While the first request is still running, a second one with the
+same key is 409. If the key store is unreachable, a request with a key is refused with 503
+IDEMPOTENCY_UNAVAILABLE and ``Retry-After``: it asked for a guarantee the service cannot
+give now, and serving it anyway could create twice what a retry meant once. Requests
+without a key never touch the store.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ View = Callable[..., Awaitable[Any]]
 
 
 def _canonical(body: bytes) -> bytes:
-    """The body as a canonical JSON text (sorted keys, no whitespace), or the bytes as they
-    are when they are not JSON (such a request fails validation and never saves its key)."""
+    """A JSON body as a canonical JSON text (sorted keys, no whitespace); any other body (a
+    CSV file), or a JSON body that does not parse (such a request fails validation and never
+    saves its key), as the bytes it is."""
+    if not request.is_json:
+        return body
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -61,6 +65,8 @@ def _canonical(body: bytes) -> bytes:
 def _fingerprint(body: bytes) -> str:
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}\n".encode())
+    if request.query_string:  # ?dry_run=true is another request (none: as keys were saved)
+        digest.update(b"?" + request.query_string + b"\n")
     digest.update(_canonical(body))
     return digest.hexdigest()
 

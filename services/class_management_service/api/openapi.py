@@ -34,7 +34,10 @@ from services.class_management_service.api.idempotency import (
     REPLAYED_HEADER,
 )
 from services.class_management_service.api.problems import PROBLEM_CONTENT_TYPE
-from services.class_management_service.api.request_context import CORRELATION_HEADER
+from services.class_management_service.api.request_context import (
+    BODY_TYPES_ATTRIBUTE,
+    CORRELATION_HEADER,
+)
 from services.class_management_service.api_models import ProblemResponse, UserHeaders
 from services.class_management_service.config import AuthMode
 from services.class_management_service.exceptions import IdempotencyUnavailableError
@@ -237,8 +240,9 @@ class ServiceOpenAPIProvider(OpenAPIProvider):
 
         A path is documented without its trailing slash (the service routes both alike, so
         a twin registered with one is the same operation); a summary and the blueprint's
-        tag; the 204 of a DELETE (quart-schema cannot document a response without a body);
-        If-Match where a 412 is listed; If-None-Match and its 304 on a GET whose 200 has a
+        tag; the body's media types beyond JSON (``accepts``); the 204 of a DELETE
+        (quart-schema cannot document a response without a body); If-Match where a 412 is
+        listed; If-None-Match and its 304 on a GET whose 200 has a
         version; Idempotency-Key (and its 503) on an ``@idempotent`` view; and the headers
         each response carries.
         """
@@ -361,6 +365,20 @@ def _completed(
         responses[304] = {"description": "Not Modified: If-None-Match names the current ETag"}
     if idempotent:
         operation["parameters"].append(dict(_IDEMPOTENCY_KEY))
+    other_types = getattr(view, BODY_TYPES_ATTRIBUTE, ())
+    if other_types and "requestBody" in operation:
+        body = operation["requestBody"]
+        # A body of another media type (a CSV file) is a file, described by the operation.
+        operation["requestBody"] = {
+            **body,
+            "content": {
+                **body["content"],
+                **{
+                    mimetype: {"schema": {"type": "string", "format": "binary"}}
+                    for mimetype in other_types
+                },
+            },
+        }
     for status, response in responses.items():
         if not response.get("description"):
             response["description"] = HTTPStatus(status).phrase

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -48,6 +49,30 @@ SINGLE_HEADERS = {
     )
 }
 _JSON_TYPES = ("application/json", "application/problem+json")
+# The view attribute ``accepts`` sets: the body media types beyond JSON a route reads.
+BODY_TYPES_ATTRIBUTE = "_cms_body_types"
+_ViewT = TypeVar("_ViewT", bound=Callable[..., Any])
+
+
+def accepts(*mimetypes: str) -> Callable[[_ViewT], _ViewT]:
+    """A route that reads bodies of ``mimetypes`` besides JSON (others are 415); the
+    OpenAPI document lists them."""
+
+    def decorate(view: _ViewT) -> _ViewT:
+        setattr(view, BODY_TYPES_ATTRIBUTE, mimetypes)
+        return view
+
+    return decorate
+
+
+def _other_body_types(current: Request) -> tuple[str, ...]:
+    """The body media types the request's route reads besides JSON (``accepts``)."""
+    if current.url_rule is None:
+        return ()
+    view = current_app.view_functions[current.url_rule.endpoint]
+    return tuple(getattr(view, BODY_TYPES_ATTRIBUTE, ()))
+
+
 # Statuses without content (RFC 9110): no Content-Type either.
 _BODILESS_STATUSES = (204, 304)
 _T = TypeVar("_T")
@@ -156,12 +181,13 @@ def register_request_hooks(app: Quart, authentication: CallerAuthentication) -> 
         state.user_id = authentication.caller(headers)
         _refuse_unknown_query_parameters(current)
         if current.method in ("POST", "PUT", "PATCH") and await _has_body(current):
-            if current.mimetype not in _JSON_TYPES:
+            others = _other_body_types(current)
+            if current.mimetype not in _JSON_TYPES and current.mimetype not in others:
                 return problem_response(
                     415,
                     "UNSUPPORTED_MEDIA_TYPE",
                     "Unsupported Media Type",
-                    "Request bodies must be application/json.",
+                    f"Request bodies must be {' or '.join(('application/json', *others))}.",
                 )
         return None
 

@@ -14,7 +14,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from common_core.enums import ClassStatus
 from common_core.events import (
     CLASS_STATE_TOPIC,
     STUDENT_STATE_TOPIC,
@@ -53,7 +52,7 @@ def class_state(record: ClassRecord) -> ClassStateV1:
         user_id=record.created_by_user_id,
         version=record.version,
         student_count=record.student_count,
-        status=ClassStatus.ACTIVE,
+        status=record.status,
     )
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
-from common_core import CourseCode, PersonNameV1
+from common_core import ClassStatus, CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     KEEP,
+    MAX_IMPORT_ROWS,
     ClassRecord,
     EssayLinkRecord,
     EssayWriterRecord,
+    ImportReport,
+    ImportRow,
     ListFilters,
     Page,
     RosterEntryRecord,
@@ -24,6 +28,8 @@ from services.class_management_service.exceptions import (
     EssayLinkNotFoundError,
     MultipleCourseError,
     StudentNotFoundError,
+    TooManyRowsError,
+    ValidationFailedError,
 )
 from services.class_management_service.implementations.announcements import Announcements
 from services.class_management_service.protocols import (
@@ -83,9 +89,15 @@ class ClassManagementServiceImpl:
         offset: int,
         course_code: CourseCode | None,
         filters: ListFilters,
+        status: ClassStatus | None = None,
     ) -> Page[ClassRecord]:
         return await self._repository.list_classes(
-            user_id=user_id, limit=limit, offset=offset, course_code=course_code, filters=filters
+            user_id=user_id,
+            limit=limit,
+            offset=offset,
+            course_code=course_code,
+            filters=filters,
+            status=status,
         )
 
     async def update_class(
@@ -97,6 +109,7 @@ class ClassManagementServiceImpl:
         name: str | None,
         course_codes: Sequence[str] | None,
         expected_version: int | None,
+        status: ClassStatus | None = None,
     ) -> ClassRecord:
         course_code = resolve_course_code(course_codes) if course_codes is not None else None
         record = await self._repository.update_class(
@@ -106,6 +119,7 @@ class ClassManagementServiceImpl:
             course_code=course_code,
             expected_version=expected_version,
             announce=Announcements(user_id, correlation_id),
+            status=status,
         )
         if record is None:
             raise ClassNotFoundError(f"Class {class_id} not found.")
@@ -228,6 +242,32 @@ class ClassManagementServiceImpl:
         if not deleted:
             raise StudentNotFoundError(f"Student {student_id} not found.")
         await self._waker.wake()
+
+    async def import_students(
+        self,
+        *,
+        user_id: str,
+        correlation_id: uuid.UUID,
+        class_id: uuid.UUID,
+        rows: Sequence[ImportRow],
+        dry_run: bool,
+    ) -> ImportReport:
+        if not rows:
+            raise ValidationFailedError("The import has no rows.")
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise TooManyRowsError(f"An import has at most {MAX_IMPORT_ROWS} rows.")
+        report = await self._repository.import_students(
+            user_id=user_id,
+            class_id=class_id,
+            rows=[replace(row, email=_normalise_email(row.email)) for row in rows],
+            dry_run=dry_run,
+            announce=Announcements(user_id, correlation_id),
+        )
+        if report is None:
+            raise ClassNotFoundError(f"Class {class_id} not found.")
+        if not dry_run:
+            await self._waker.wake()
+        return report
 
     async def associate_essay(
         self,

@@ -9,8 +9,8 @@ each new version, and the ``previous`` values of its events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,10 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.class_management_service.domain import (
     KEEP,
     ClassRecord,
+    ImportedStudent,
+    ImportReport,
+    ImportRow,
     StudentChanges,
     StudentRecord,
 )
-from services.class_management_service.exceptions import ClassNotFoundError
+from services.class_management_service.exceptions import ClassArchivedError, ClassNotFoundError
 from services.class_management_service.implementations.postgres import classes as class_sql
 from services.class_management_service.implementations.postgres import students as student_sql
 from services.class_management_service.implementations.postgres.sessions import require_version
@@ -88,10 +91,14 @@ async def locked_student(
 
 
 async def locked_classes(
-    session: AsyncSession, user_id: str, class_ids: Sequence[uuid.UUID]
+    session: AsyncSession,
+    user_id: str,
+    class_ids: Sequence[uuid.UUID],
+    joining: Collection[uuid.UUID] = (),
 ) -> dict[uuid.UUID, ClassRecord]:
     """The user's classes ``class_ids``, locked in id order and read, by id; raises
-    ClassNotFoundError naming each that is not the user's."""
+    ClassNotFoundError naming each that is not the user's, then ClassArchivedError naming
+    each of ``joining`` (the classes the change would add a member to) that is archived."""
     if not class_ids:
         return {}
     params = {"class_ids": sorted(set(class_ids))}
@@ -106,4 +113,64 @@ async def locked_classes(
     missing = sorted(str(class_id) for class_id in set(class_ids) - owned.keys())
     if missing:
         raise ClassNotFoundError(f"Class not found: {', '.join(missing)}.")
+    archived = sorted(str(class_id) for class_id in joining if owned[class_id].archived)
+    if archived:
+        raise ClassArchivedError(f"An archived class gains no students: {', '.join(archived)}.")
     return dict(sorted(owned.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportChanges:
+    """What an import changes: its report, the students it creates, the students it adds
+    (each before and after), and the class before and after (None: nothing changes)."""
+
+    report: ImportReport
+    created: tuple[StudentRecord, ...]
+    joined: tuple[tuple[StudentRecord, StudentRecord], ...]
+    target: tuple[ClassRecord, ClassRecord] | None
+
+
+def imported(
+    target: ClassRecord,
+    rows: Sequence[ImportRow],
+    existing: Mapping[str, StudentRecord],
+    *,
+    dry_run: bool,
+) -> ImportChanges:
+    """The import of ``rows`` into ``target``: a row whose e-mail is one of ``existing``'s
+    (the owner's students by e-mail) is that student, added unless it is a member already;
+    every other row is a new student in the class. A dry run's new students have no id."""
+    now = datetime.now(UTC)
+    report: list[ImportedStudent] = []
+    created: list[StudentRecord] = []
+    joined: list[tuple[StudentRecord, StudentRecord]] = []
+    for row in rows:
+        match = existing.get(row.email) if row.email is not None else None
+        if match is None:
+            student = StudentRecord(
+                id=uuid.uuid4(),
+                first_name=row.name.first_name,
+                last_name=row.name.last_name,
+                legal_full_name=row.name.legal_full_name,
+                email=row.email,
+                class_ids=(target.id,),
+                created_by_user_id=target.created_by_user_id,
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+            created.append(student)
+            report.append(ImportedStudent(row.row, None if dry_run else student.id, "created"))
+        elif target.id in match.class_ids:
+            report.append(ImportedStudent(row.row, match.id, "unchanged"))
+        else:
+            after = replace(match, class_ids=tuple(sorted((*match.class_ids, target.id))))
+            joined.append((match, next_version(after)))
+            report.append(ImportedStudent(row.row, match.id, "added"))
+    joining = len(created) + len(joined)
+    return ImportChanges(
+        report=ImportReport(target.id, dry_run, tuple(report)),
+        created=tuple(created),
+        joined=tuple(joined),
+        target=(target, members_changed(target, joining)) if joining else None,
+    )

@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from common_core import CourseCode, PersonNameV1
+from common_core import ClassStatus, CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     NO_FILTERS,
     ClassRecord,
     EssayLinkRecord,
+    ImportReport,
+    ImportRow,
     ListFilters,
     Page,
     RosterEntryRecord,
@@ -29,6 +31,7 @@ from services.class_management_service.domain import (
     StudentRecord,
 )
 from services.class_management_service.exceptions import (
+    ClassArchivedError,
     ClassNotFoundError,
     DependencyUnavailableError,
     EssayAlreadyAssociatedError,
@@ -37,6 +40,7 @@ from services.class_management_service.implementations.postgres import classes a
 from services.class_management_service.implementations.postgres import essays as essay_sql
 from services.class_management_service.implementations.postgres import students as student_sql
 from services.class_management_service.implementations.postgres.changes import (
+    imported,
     locked_class,
     locked_classes,
     locked_student,
@@ -113,13 +117,22 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         offset: int,
         course_code: CourseCode | None = None,
         filters: ListFilters = NO_FILTERS,
+        status: ClassStatus | None = None,
     ) -> Page[ClassRecord]:
         return await self._db.page(
             "list_classes",
             class_sql.class_list(
-                course_code is not None, *filter_shape(filters), filters.sort or "-created_at"
+                course_code is not None,
+                *filter_shape(filters),
+                filters.sort or "-created_at",
+                by_status=status is not None,
             ),
-            {"user_id": user_id, "course_code": course_code, **filter_params(filters)},
+            {
+                "user_id": user_id,
+                "course_code": course_code,
+                "status": status,
+                **filter_params(filters),
+            },
             class_record,
             limit,
             offset,
@@ -134,6 +147,7 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         course_code: CourseCode | None,
         expected_version: int | None,
         announce: AnnouncerProtocol,
+        status: ClassStatus | None = None,
     ) -> ClassRecord | None:
         key = {"user_id": user_id, "class_id": class_id}
         # Read, then written only if still at the version read: two statements and no lock.
@@ -145,7 +159,7 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                 return None
             before = class_record(rows[0])
             require_version(before.version, expected_version)
-            written = await self._write_class(session, before, name, course_code, announce)
+            written = await self._write_class(session, before, name, course_code, status, announce)
             if written is not None:
                 return written
         async with self._db.session("update_class", transaction=True) as session:
@@ -153,7 +167,7 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
             if locked is None:
                 not_found("update_class")
                 return None
-            written = await self._write_class(session, locked, name, course_code, announce)
+            written = await self._write_class(session, locked, name, course_code, status, announce)
             assert written is not None, "a locked class is at the version read"
             return written
 
@@ -163,12 +177,16 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         before: ClassRecord,
         name: str | None,
         course_code: CourseCode | None,
+        status: ClassStatus | None,
         announce: AnnouncerProtocol,
     ) -> ClassRecord | None:
         """The class after the change, written if it is still at ``before``'s version (None
         when it is not: nothing was written)."""
         after = replace(
-            before, name=name or before.name, course_code=course_code or before.course_code
+            before,
+            name=name or before.name,
+            course_code=course_code or before.course_code,
+            status=status or before.status,
         )
         if after == before:
             return before  # nothing changes: no new version, no event
@@ -179,6 +197,7 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                 "class_id": before.id,
                 "name": after.name,
                 "course_id": await self._course_ids.of(session, after.course_code),
+                "status": after.status,
                 "version": after.version,
                 "now": after.updated_at,
                 **entries_params(announce.class_changed(before, after)),
@@ -263,7 +282,9 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         # Without classes one statement; with classes they are locked and read first.
         async with self._db.session("create_student", transaction=bool(class_ids)) as session:
             entries = announce.student_changed(None, record)
-            joined = await locked_classes(session, user_id, unique_class_ids)
+            joined = await locked_classes(
+                session, user_id, unique_class_ids, joining=unique_class_ids
+            )
             for joined_class in joined.values():
                 entries += announce.class_changed(joined_class, members_changed(joined_class, 1))
             try:
@@ -340,8 +361,10 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                     return written
         async with self._db.session("update_student", transaction=True) as session:
             try:
-                classes = await locked_classes(session, user_id, touched)
-            except ClassNotFoundError:
+                classes = await locked_classes(
+                    session, user_id, touched, joining=changes.add_class_ids
+                )
+            except (ClassNotFoundError, ClassArchivedError):
                 if not await self._db.read("update_student", student_sql.GET_STUDENT, key):
                     not_found("update_student")
                     return None  # a missing student is the first thing to say
@@ -434,6 +457,74 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
                 )
                 return True
         raise DependencyUnavailableError("The student's classes kept changing; try again.")
+
+    async def import_students(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        rows: Sequence[ImportRow],
+        dry_run: bool,
+        announce: AnnouncerProtocol,
+    ) -> ImportReport | None:
+        key = {"user_id": user_id, "class_id": class_id}
+        emails = sorted({row.email for row in rows if row.email is not None})
+        # The same statements whatever the number of rows: the class locked, then the
+        # students its e-mails name, then (unless a dry run) one write.
+        async with self._db.session("import_students", transaction=True) as session:
+            target = await locked_class(session, key, None)
+            if target is None:
+                not_found("import_students")
+                return None
+            if target.archived:
+                raise ClassArchivedError(f"Class {class_id} is archived: it gains no students.")
+            existing: dict[str, StudentRecord] = {}
+            if emails:
+                params = {"user_id": user_id, "emails": emails}
+                locked = [
+                    row.id
+                    for row in await session.execute(student_sql.LOCK_STUDENTS_BY_EMAIL, params)
+                ]
+                if locked:
+                    found = await session.execute(
+                        student_sql.STUDENTS_BY_ID, {"student_ids": locked}
+                    )
+                    existing = {
+                        record.email: record
+                        for record in map(student_record, found)
+                        if record.email is not None
+                    }
+            changes = imported(target, rows, existing, dry_run=dry_run)
+            if dry_run or changes.target is None:
+                return changes.report  # a dry run, or every row a member already: no event
+            entries = []
+            for record in changes.created:
+                entries += announce.student_changed(None, record)
+            for before, after in changes.joined:
+                entries += announce.student_changed(before, after)
+            entries += announce.class_changed(*changes.target)
+            added_ids = [after.id for _, after in changes.joined]
+            try:
+                await session.execute(
+                    student_sql.IMPORT_STUDENTS,
+                    {
+                        "class_id": class_id,
+                        "user_id": user_id,
+                        "now": changes.target[1].updated_at,
+                        "new_ids": [record.id for record in changes.created],
+                        **{
+                            f"new_{field}s": [getattr(record, field) for record in changes.created]
+                            for field in student_sql.STUDENT_FIELDS
+                        },
+                        "joining_ids": [*(record.id for record in changes.created), *added_ids],
+                        "bumped_student_ids": added_ids,
+                        "bumped_class_ids": [class_id],
+                        **entries_params(entries),
+                    },
+                )
+            except exc.IntegrityError as error:
+                raise student_integrity_error(error, None) from error
+            return changes.report
 
     # -- essays ---------------------------------------------------------------------
 

@@ -157,6 +157,8 @@ def student_integrity_error(error: exc.IntegrityError, email: str | None) -> Cla
     """The domain error an IntegrityError of a student's write means; re-raises any other."""
     constraint = constraint_name(error)
     if "uq_students_owner_email" in constraint:
+        if email is None:  # an import: a student with one of its e-mails was just created
+            return StudentAlreadyExistsError("A student with one of these emails was just created.")
         return StudentAlreadyExistsError(f"A student with email {email} already exists.")
     if "class_id" in constraint:
         return ClassNotFoundError("A class was deleted while the student was saved.")

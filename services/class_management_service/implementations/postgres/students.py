@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
+    column,
     delete,
     func,
     insert,
@@ -25,6 +26,7 @@ from services.class_management_service.implementations.postgres.classes import (
     IN_CLASS,
     STUDENT_NAMES,
     bump_classes,
+    bump_students,
     snapshot_version,
 )
 from services.class_management_service.implementations.postgres.outbox import (
@@ -157,6 +159,75 @@ UPDATE_STUDENT = _update_student_statement()
 # For a student locked by LOCK_STUDENT (its classes by LOCK_CLASSES): delete it (memberships
 # and essay links go by cascade), bump its classes' versions, write every outbox row.
 DELETE_STUDENT = delete_with_entries(students, "student_id", bump_classes().cte("bumped"))
+
+
+# -- importing a class list ------------------------------------------------------------
+
+# The user's students with one of the e-mails ``emails`` (lower case, as stored), locked in
+# id order after the class they join (the owner's unique e-mail index; see
+# test_query_plans.py on a table without statistics).
+LOCK_STUDENTS_BY_EMAIL = (
+    select(students.c.id)
+    .where(
+        students.c.created_by_user_id == bindparam("user_id", type_=String),
+        students.c.email == any_(bindparam("emails", type_=ARRAY(String))),
+    )
+    .order_by(students.c.id)
+    .with_for_update()
+)
+# The students ``student_ids``, as records (primary key).
+STUDENTS_BY_ID = select(*STUDENT_COLUMNS).where(
+    students.c.id == any_(bindparam("student_ids", type_=ARRAY(UUID_TYPE)))
+)
+# The new students of an import, bound as one array per column and unnested in order.
+_NEW_STUDENT_COLUMNS = ("id", *STUDENT_FIELDS)
+_NEW_STUDENTS = (
+    func.unnest(
+        bindparam("new_ids", type_=ARRAY(UUID_TYPE)),
+        *(bindparam(f"new_{field}s", type_=ARRAY(String)) for field in STUDENT_FIELDS),
+    )
+    .table_valued(column("id", UUID_TYPE), *(column(field, String) for field in STUDENT_FIELDS))
+    .render_derived(name="new_students")
+)
+
+
+def _import_students_statement() -> Select[Any]:
+    created = (
+        insert(students)
+        .from_select(
+            (*_NEW_STUDENT_COLUMNS, "created_by_user_id", "created_at", "updated_at", "version"),
+            select(
+                *(_NEW_STUDENTS.c[name] for name in _NEW_STUDENT_COLUMNS),
+                bindparam("user_id", type_=String),
+                bindparam("now"),
+                bindparam("now"),
+                literal_column("1"),
+            ),
+        )
+        .returning(students.c.id)
+        .cte("created")
+    )
+    links = (
+        insert(membership)
+        .from_select(
+            ("class_id", "student_id"),
+            select(
+                bindparam("class_id", type_=UUID_TYPE),
+                func.unnest(bindparam("joining_ids", type_=ARRAY(UUID_TYPE))),
+            ),
+        )
+        .cte("links")
+    )
+    return with_entries(select(func.count()).select_from(created)).add_cte(
+        links, bump_students().cte("bumped_students"), bump_classes().cte("bumped_classes")
+    )
+
+
+# For a class locked by LOCK_CLASS and the students it gains that exist, locked by
+# LOCK_STUDENTS_BY_EMAIL: the new students, every new membership (``joining_ids``: the new
+# and the added students), the added students' and the class's new versions and every
+# outbox row, in one statement whatever the number of rows.
+IMPORT_STUDENTS = _import_students_statement()
 
 
 # One batch of every owner's students after ``after`` (the nil UUID: from the first) in id order,

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, array_agg
 
-from common_core import CourseCode
+from common_core import ClassStatus, CourseCode
 from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
@@ -164,6 +164,7 @@ CLASS_COLUMNS: tuple[Any, ...] = (
     classes.c.created_at,
     classes.c.updated_at,
     classes.c.version,
+    classes.c.status,
 )
 # A student with the ids of its classes; correlated to ``students`` like CLASS_COLUMNS.
 STUDENT_COLUMNS: tuple[Any, ...] = (
@@ -245,7 +246,7 @@ def _sorted_ids(class_ids: Sequence[Any] | None) -> tuple[Any, ...]:
     return tuple(sorted(class_ids)) if class_ids else ()
 
 
-class_record = record_from(CLASS_COLUMNS, ClassRecord, course_code=CourseCode)
+class_record = record_from(CLASS_COLUMNS, ClassRecord, course_code=CourseCode, status=ClassStatus)
 student_record = record_from(STUDENT_COLUMNS, StudentRecord, class_ids=_sorted_ids)
 roster_entry_record = record_from(ROSTER_ENTRY_COLUMNS, RosterEntryRecord)
 essay_link_record = record_from(ESSAY_LINK_COLUMNS, EssayLinkRecord)

@@ -256,3 +256,36 @@ async def test_the_student_and_essay_queries_are_one_statement_each(
         counts.setdefault("unlink", []).append(len(counter.statements) - before)
 
     assert counts == {name: [1, 1] for name in counts}, counts
+
+
+async def test_an_import_is_the_same_statements_for_3_and_30_rows(
+    client: Client, counter: StatementCounter
+) -> None:
+    """An import locks and reads its class, locks and reads the students its e-mails name,
+    then writes every new student, membership, version and outbox row in one statement: as
+    many statements for 3 rows as for 30 (half new students, half the teacher's own)."""
+    counts: dict[str, set[int]] = {}
+    for size in (SMALL, LARGE):
+        user_id = f"teacher-{uuid.uuid4().hex[:8]}"
+        class_id = await _create_class(client, user_id, "Imported")
+        known = [await _create_student(client, user_id, n, []) for n in range(size)]
+        rows = [
+            {"first_name": f"First{n}", "last_name": f"Last{n}", "email": f"student{n}@example.com"}
+            for n in range(size)
+        ] + [{"first_name": f"New{n}", "last_name": "Elev"} for n in range(size)]
+        path = f"/v1/classes/{class_id}/students/import"
+        for name, body in (
+            ("dry run", {"students": rows, "dry_run": True}),
+            ("import", {"students": rows}),
+            ("import again, no change", {"students": rows[:size]}),
+        ):
+            n = await _write_count(client, counter, user_id, "POST", path, body)
+            counts.setdefault(name, set()).add(n)
+        response = await client.get(f"/v1/classes/{class_id}", headers=_headers(user_id))
+        assert (await response.get_json())["student_count"] == 2 * size == len(known) * 2
+
+    assert counts == {
+        "dry run": {3},  # lock and read the class; lock, then read the students its e-mails name
+        "import": {4},  # and one write
+        "import again, no change": {3},
+    }

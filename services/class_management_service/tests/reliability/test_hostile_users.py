@@ -125,6 +125,30 @@ def _attacks() -> list[Attack]:
             CLASSES + "/{a_class}",
             headers={"If-Match": '"7"'},
         ),
+        Attack(
+            "archive class", "PUT", CLASSES + "/{a_class}", body={"status": "archived"}, **CLASS_404
+        ),
+        Attack(
+            "import students into A's class",
+            "POST",
+            CLASSES + "/{a_class}/students/import",
+            body={"students": [{"first_name": "P", "last_name": "Wned", "email": "{a_email}"}]},
+            **CLASS_404,
+        ),
+        Attack(
+            "dry-run import into A's class",
+            "POST",
+            CLASSES + "/{a_class}/students/import?dry_run=true",
+            body={"students": [{"first_name": "P", "last_name": "Wned"}]},
+            **CLASS_404,
+        ),
+        Attack(
+            "list archived classes",
+            "GET",
+            CLASSES + "?status=archived",
+            status=200,
+            lists=True,
+        ),
         Attack("read roster", "GET", CLASSES + "/{a_class}/roster", **CLASS_404),
         Attack("read roster page 2", "GET", CLASSES + "/{a_class}/roster?limit=1&offset=1"),
         Attack("list classes", "GET", CLASSES, status=200, lists=True),

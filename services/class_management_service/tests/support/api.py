@@ -22,7 +22,16 @@ Client = TestClientProtocol | httpx.AsyncClient
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "correlation_id"}
-CLASS_FIELDS = {"id", "name", "course_code", "student_count", "created_at", "updated_at", "version"}
+CLASS_FIELDS = {
+    "id",
+    "name",
+    "course_code",
+    "student_count",
+    "created_at",
+    "updated_at",
+    "version",
+    "status",
+}
 STUDENT_FIELDS = {
     "id",
     "full_name",
@@ -137,8 +146,8 @@ async def problem_of(
     if code is not None:
         assert body["code"] == code, body
     if "errors" in body:
-        for error in body["errors"]:
-            assert set(error) == {"loc", "msg", "type"}, error
+        for error in body["errors"]:  # a field's error, or an import row's
+            assert set(error) in ({"loc", "msg", "type"}, {"row", "field", "code", "msg"}), error
     return body
 
 
@@ -192,6 +201,17 @@ async def create_class(
         body={"name": name, "course_codes": [course_code]},
     )
     return dict(await json_of(response, 201))
+
+
+async def set_class_status(
+    client: Client, headers: Mapping[str, str] | str, class_id: str, status: str
+) -> dict[str, Any]:
+    """The caller's class archived or restored (``status``), which must succeed."""
+    path = f"/v1/classes/{class_id}"
+    response = await send(
+        client, "PUT", path, with_correlation(caller(headers)), {"status": status}
+    )
+    return dict(await json_of(response, 200))
 
 
 async def create_student(

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from common_core.events import STATE_TOPICS, EventEnvelope
 
-from common_core import CourseCode, PersonNameV1
+from common_core import ClassStatus, CourseCode, PersonNameV1
 from services.class_management_service.domain import (
     NO_FILTERS,
     ClassRecord,
     EssayLinkRecord,
     EssayWriterRecord,
+    ImportReport,
+    ImportRow,
     ListFilters,
     OutboxEntry,
     Page,
@@ -27,12 +29,14 @@ from services.class_management_service.domain import (
     StudentRecord,
 )
 from services.class_management_service.exceptions import (
+    ClassArchivedError,
     ClassNotFoundError,
     EssayAlreadyAssociatedError,
     StudentAlreadyExistsError,
     VersionConflictError,
 )
 from services.class_management_service.implementations.postgres.changes import (
+    imported,
     members_changed,
     merged,
     next_version,
@@ -69,10 +73,15 @@ class FakeClassRepository:
         if expected is not None and expected != version:
             raise VersionConflictError(f"at {version}, not {expected}")
 
-    def _require_classes(self, user_id: str, class_ids: Sequence[uuid.UUID]) -> None:
+    def _require_classes(
+        self, user_id: str, class_ids: Sequence[uuid.UUID], joining: Sequence[uuid.UUID] = ()
+    ) -> None:
         for class_id in class_ids:
             if self._owned_class(user_id, class_id) is None:
                 raise ClassNotFoundError(f"Class not found: {class_id}.")
+        for class_id in joining:
+            if self.classes[class_id].archived:
+                raise ClassArchivedError(f"Class archived: {class_id}.")
 
     def _write(self, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
@@ -110,12 +119,14 @@ class FakeClassRepository:
         offset: int,
         course_code: CourseCode | None = None,
         filters: ListFilters = NO_FILTERS,
+        status: ClassStatus | None = None,
     ) -> Page[ClassRecord]:
         rows = [
             r
             for r in self.classes.values()
             if r.created_by_user_id == user_id
             and (course_code is None or r.course_code == course_code)
+            and (status is None or r.status == status)
             and _matches(filters, r.id, r.updated_at, r.name)
         ]
         rows = _sorted(rows, filters.sort or "-created_at", lambda r: (_folded(r.name),))
@@ -130,13 +141,17 @@ class FakeClassRepository:
         course_code: CourseCode | None,
         expected_version: int | None,
         announce: AnnouncerProtocol,
+        status: ClassStatus | None = None,
     ) -> ClassRecord | None:
         current = self._owned_class(user_id, class_id)
         if current is None:
             return None
         self._check(current.version, expected_version)
         updated = replace(
-            current, name=name or current.name, course_code=course_code or current.course_code
+            current,
+            name=name or current.name,
+            course_code=course_code or current.course_code,
+            status=status or current.status,
         )
         if updated == current:
             return current
@@ -186,7 +201,7 @@ class FakeClassRepository:
         class_ids: Sequence[uuid.UUID],
         announce: AnnouncerProtocol,
     ) -> StudentRecord:
-        self._require_classes(user_id, class_ids)
+        self._require_classes(user_id, class_ids, joining=class_ids)
         if email and any(
             s.email == email and s.created_by_user_id == user_id for s in self.students.values()
         ):
@@ -249,7 +264,11 @@ class FakeClassRepository:
         if current is None:
             return None
         self._check(current.version, expected_version)
-        self._require_classes(user_id, (*changes.add_class_ids, *changes.remove_class_ids))
+        self._require_classes(
+            user_id,
+            (*changes.add_class_ids, *changes.remove_class_ids),
+            joining=changes.add_class_ids,
+        )
         left = sorted(set(changes.remove_class_ids) & set(current.class_ids))
         joined = sorted(
             set(changes.add_class_ids) - set(changes.remove_class_ids) - set(current.class_ids)
@@ -280,6 +299,38 @@ class FakeClassRepository:
         self._write(announce.student_changed(current, None))
         self._members_changed(announce, current.class_ids, -1)
         return True
+
+    async def import_students(
+        self,
+        *,
+        user_id: str,
+        class_id: uuid.UUID,
+        rows: Sequence[ImportRow],
+        dry_run: bool,
+        announce: AnnouncerProtocol,
+    ) -> ImportReport | None:
+        target = self._owned_class(user_id, class_id)
+        if target is None:
+            return None
+        if target.archived:
+            raise ClassArchivedError(f"Class archived: {class_id}.")
+        existing = {
+            s.email: s
+            for s in self.students.values()
+            if s.created_by_user_id == user_id and s.email is not None
+        }
+        changes = imported(target, rows, existing, dry_run=dry_run)
+        if dry_run or changes.target is None:
+            return changes.report
+        for record in changes.created:
+            self.students[record.id] = record
+            self._write(announce.student_changed(None, record))
+        for before, after in changes.joined:
+            self.students[after.id] = after
+            self._write(announce.student_changed(before, after))
+        self.classes[class_id] = changes.target[1]
+        self._write(announce.class_changed(*changes.target))
+        return changes.report
 
     async def associate_essay(
         self,

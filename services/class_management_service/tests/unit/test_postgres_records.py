@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from common_core import CourseCode
+from common_core import ClassStatus, CourseCode
 from services.class_management_service.domain import (
     ClassRecord,
     EssayLinkRecord,
@@ -49,9 +49,13 @@ def test_a_record_is_built_from_its_columns_with_their_conversions() -> None:
     now = datetime.now(UTC)
     class_id, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     # A page's row carries its total after the record's columns.
-    klass = tables.class_record((class_id, "9A", "ENG5", 3, "u", now, now, 2, 17))  # type: ignore[arg-type]
-    assert klass == ClassRecord(class_id, "9A", CourseCode.ENG5, 3, "u", now, now, 2)
+    row_of_class = (class_id, "9A", "ENG5", 3, "u", now, now, 2, "archived", 17)
+    klass = tables.class_record(row_of_class)  # type: ignore[arg-type]
+    assert klass == ClassRecord(
+        class_id, "9A", CourseCode.ENG5, 3, "u", now, now, 2, ClassStatus.ARCHIVED
+    )
     assert type(klass.course_code) is CourseCode
+    assert type(klass.status) is ClassStatus
     row = (class_id, "Ada", "L", "Ada L", None, [second, first], "u", now, now, 1)
     student = tables.student_record(row)  # type: ignore[arg-type]
     assert student.class_ids == tuple(sorted((first, second)))
