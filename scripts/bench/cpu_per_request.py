@@ -34,6 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from import_bench import csv_file
+
 from services.class_management_service.config import AuthMode, Settings
 from services.class_management_service.logging_setup import configure_logging
 from services.class_management_service.migrations import upgrade_to_head
@@ -51,13 +53,14 @@ class Call:
     body: Callable[[int], bytes] | None = None
     query: str = ""
     expected: int = 200
+    content_type: bytes = b"application/json"
 
 
 async def asgi_call(app: Any, call: Call, number: int) -> tuple[int, bytes]:
     body = call.body(number) if call.body else b""
     headers = [(b"host", b"bench"), (b"x-user-id", call.user.encode())]
     if body:
-        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        headers += [(b"content-type", call.content_type), (b"content-length", b"%d" % len(body))]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -147,6 +150,12 @@ async def seed(app: Any) -> dict[str, Call]:
             }
         ).encode()
 
+    importing = (
+        await request_json(
+            app, Call("POST", "/v1/classes", WRITER, new_class_body, expected=201), 99
+        )
+    )["id"]
+
     def rename(number: int) -> bytes:
         return json.dumps({"name": f"Renamed {run} {number}"}).encode()
 
@@ -159,6 +168,16 @@ async def seed(app: Any) -> dict[str, Call]:
         "post_class": Call("POST", "/v1/classes", WRITER, new_class_body, expected=201),
         "put_class": Call("PUT", f"/v1/classes/{writer_ids[0]}", WRITER, rename),
         "post_student": Call("POST", "/v1/classes/students", WRITER, student_body, expected=201),
+        **{
+            f"import_{rows}": Call(
+                "POST",
+                f"/v1/classes/{importing}/students/import",
+                WRITER,
+                lambda number, rows=rows: csv_file(rows, f"{run}-{rows}-{number}"),
+                content_type=b"text/csv",
+            )
+            for rows in (30, 1000)
+        },
     }
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from huleedu_devstack import free_port
+from import_bench import import_report, import_targets, measure_imports
 
 REPO = Path(__file__).resolve().parents[2]
 LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -788,7 +789,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", default="16,64", help="comma-separated (16,64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument(
-        "--only", default="", help=f"comma-separated scenarios of {','.join(SCENARIO_KEYS)}"
+        "--only",
+        default="",
+        help=f"comma-separated scenarios of {','.join(SCENARIO_KEYS)},import",
     )
     parser.add_argument(
         "--env",
@@ -825,7 +828,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     args.connection_counts = [int(value) for value in args.connections.split(",") if value]
     wanted = [value for value in args.only.split(",") if value]
-    unknown = set(wanted) - set(SCENARIO_KEYS)
+    args.imports = not wanted or "import" in wanted  # the class-list import (import_bench)
+    unknown = set(wanted) - set(SCENARIO_KEYS) - {"import"}
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     # /healthz is always measured: every ratio is against it.
@@ -849,6 +853,7 @@ def main(argv: list[str] | None = None) -> int:
         "wrk_threads": args.threads,
     }
     results: list[RunResult] = []
+    imports: list[Any] = []
     with (
         tempfile.TemporaryDirectory(prefix="cms-bench-") as scratch,
         local_stack(args.pg_statements > 0) as stack,
@@ -924,6 +929,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     total_requests += run.requests
                     results.append(run)
+            if args.imports:
+                log("class-list imports (30 and 1,000 rows)")
+                imports = measure_imports(base_url, service_pid)
             # The serving process (the largest one when a wrapper or workers are involved).
             tree = process_tree(service_pid)
             meta["rss_peak_mb"] = max(proc_status_kb(pid, "VmHWM") for pid in tree) / 1024
@@ -947,14 +955,22 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_after"] = load_average()
     meta["elapsed_s"] = time.monotonic() - began
     print(report(results, meta))
-    checks = targets(results, meta)
+    if imports:
+        print(import_report(imports))
+    checks = targets(results, meta) + import_targets(imports)
     print("\nTargets:")
     for name, ok, detail in checks:
         print(f"- [{'PASS' if ok else 'MISS'}] {name}: {detail}")
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"meta": meta, "results": [asdict(run) for run in results]}, indent=2, default=str
+                {
+                    "meta": meta,
+                    "results": [asdict(run) for run in results],
+                    "imports": [asdict(run) for run in imports],
+                },
+                indent=2,
+                default=str,
             )
         )
     missed = any(ok is False for _, ok, _ in checks)

@@ -163,17 +163,23 @@ DELETE_STUDENT = delete_with_entries(students, "student_id", bump_classes().cte(
 
 # -- importing a class list ------------------------------------------------------------
 
+# The e-mails of an import's rows, as a table to join (an ``= ANY(array)`` filter compares
+# each of the teacher's students with every e-mail once the plan is generic: a 1,000-row
+# import of a teacher with 13,000 students took 200 ms).
+_WANTED_EMAILS = (
+    func.unnest(bindparam("emails", type_=ARRAY(String)))
+    .table_valued(column("email", String))
+    .render_derived(name="wanted")
+)
 # The user's students with one of the e-mails ``emails`` (lower case, as stored), locked in
-# id order after the class they join (the owner's unique e-mail index; see
-# test_query_plans.py on a table without statistics).
+# id order after the class they join: one probe of the owner's unique e-mail index per
+# e-mail (see test_query_plans.py on a table without statistics).
 LOCK_STUDENTS_BY_EMAIL = (
     select(students.c.id)
-    .where(
-        students.c.created_by_user_id == bindparam("user_id", type_=String),
-        students.c.email == any_(bindparam("emails", type_=ARRAY(String))),
-    )
+    .join(_WANTED_EMAILS, students.c.email == _WANTED_EMAILS.c.email)
+    .where(students.c.created_by_user_id == bindparam("user_id", type_=String))
     .order_by(students.c.id)
-    .with_for_update()
+    .with_for_update(of=students)
 )
 # The students ``student_ids``, as records (primary key).
 STUDENTS_BY_ID = select(*STUDENT_COLUMNS).where(
