@@ -81,14 +81,18 @@ class Announcements:
     def __init__(self, user_id: str, correlation_id: uuid.UUID) -> None:
         self._user_id = user_id
         self._correlation_id = correlation_id
+        self._metadata: dict[str, str] | None = None
 
     def _entry(self, data: BaseModel) -> OutboxEntry:
+        # One trace context for every row of the request (outside one, a new trace for all).
+        if self._metadata is None:
+            self._metadata = trace_metadata()
         return OutboxEntry.of(
             make_envelope(
                 data,
                 source_service=SERVICE_NAME,
                 correlation_id=self._correlation_id,
-                metadata=trace_metadata(),
+                metadata=self._metadata,
             )
         )
 
@@ -116,15 +120,16 @@ class Announcements:
                 ),
                 CLASS_STATE_TOPIC,
             )
-        state = class_state(after).model_dump()
+        now = class_state(after)
+        state = now.model_dump()
         if before is None:
-            return [self._entry(ClassCreatedV1(**state)), self.state(after)]
+            return [self._entry(ClassCreatedV1(**state)), self._entry(now)]
         previous = _changed(class_state(before).model_dump(exclude={"version"}), state)
         updated = ClassUpdatedV1(
             **{**state, "user_id": self._user_id},
             previous=ClassPreviousV1(**previous),
         )
-        return [self._entry(updated), self.state(after)]
+        return [self._entry(updated), self._entry(now)]
 
     def student_changed(
         self, before: StudentRecord | None, after: StudentRecord | None
@@ -139,9 +144,10 @@ class Announcements:
                 ),
                 STUDENT_STATE_TOPIC,
             )
-        state = student_state(after).model_dump()
+        now = student_state(after)
+        state = now.model_dump()
         if before is None:
-            return [self._entry(StudentCreatedV1(**state)), self.state(after)]
+            return [self._entry(StudentCreatedV1(**state)), self._entry(now)]
         old = student_state(before).model_dump(exclude={"version", "created_by_user_id"})
         previous = _changed(old, state)
         added = sorted(set(after.class_ids) - set(before.class_ids))
@@ -154,7 +160,7 @@ class Announcements:
             remove_class_ids=removed or None,
             previous=StudentPreviousV1(**previous),
         )
-        return [self._entry(updated), self.state(after)]
+        return [self._entry(updated), self._entry(now)]
 
     def essay_linked(self, link: EssayLinkRecord) -> OutboxEntry:
         """The row announcing that ``link`` was made."""
