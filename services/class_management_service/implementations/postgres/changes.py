@@ -99,11 +99,35 @@ async def locked_classes(
     """The user's classes ``class_ids``, locked in id order and read, by id; raises
     ClassNotFoundError naming each that is not the user's, then ClassArchivedError naming
     each of ``joining`` (the classes the change would add a member to) that is archived."""
+    return await _owned_classes(session, user_id, class_ids, joining, locked=True)
+
+
+async def read_classes(
+    session: AsyncSession,
+    user_id: str,
+    class_ids: Sequence[uuid.UUID],
+    joining: Collection[uuid.UUID] = (),
+) -> dict[uuid.UUID, ClassRecord]:
+    """The user's classes ``class_ids`` as they are now, without a lock (a write then bumps
+    them only at the versions read), by id; raises as ``locked_classes`` does."""
+    return await _owned_classes(session, user_id, class_ids, joining, locked=False)
+
+
+async def _owned_classes(
+    session: AsyncSession,
+    user_id: str,
+    class_ids: Sequence[uuid.UUID],
+    joining: Collection[uuid.UUID],
+    *,
+    locked: bool,
+) -> dict[uuid.UUID, ClassRecord]:
     if not class_ids:
         return {}
     params = {"class_ids": sorted(set(class_ids))}
-    rows: Sequence[Any] = (await session.execute(class_sql.LOCK_CLASSES, params)).all()
-    if any(row.version != row.snapshot_version for row in rows):  # a lock waited
+    rows: Sequence[Any] = []
+    if locked:
+        rows = (await session.execute(class_sql.LOCK_CLASSES, params)).all()
+    if not locked or any(row.version != row.snapshot_version for row in rows):  # a lock waited
         rows = (await session.execute(class_sql.CLASSES_BY_ID, params)).all()
     owned = {
         record.id: record

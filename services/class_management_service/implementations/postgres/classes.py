@@ -15,6 +15,7 @@ from sqlalchemy import (
     Update,
     any_,
     bindparam,
+    column,
     exists,
     func,
     insert,
@@ -183,6 +184,25 @@ def bump_classes() -> Update:
     return (
         update(classes)
         .where(classes.c.id == any_(bindparam("bumped_class_ids", type_=ARRAY(UUID_TYPE))))
+        .values(version=classes.c.version + 1, updated_at=bindparam("now"))
+    )
+
+
+def bump_classes_at_versions() -> Update:
+    """A new version of each class in ``bumped_class_ids`` that is still at its version in
+    ``bumped_versions`` (as read, in the same order), read without a lock; a class changed
+    since is left as it is, and the caller's statement refuses the whole change."""
+    read = (
+        func.unnest(
+            bindparam("bumped_class_ids", type_=ARRAY(UUID_TYPE)),
+            bindparam("bumped_versions", type_=ARRAY(Integer)),
+        )
+        .table_valued(column("id", UUID_TYPE), column("version", Integer))
+        .render_derived(name="read")
+    )
+    return (
+        update(classes)
+        .where(classes.c.id == read.c.id, classes.c.version == read.c.version)
         .values(version=classes.c.version + 1, updated_at=bindparam("now"))
     )
 

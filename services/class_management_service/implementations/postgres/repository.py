@@ -25,6 +25,7 @@ from services.class_management_service.domain import (
     ImportReport,
     ImportRow,
     ListFilters,
+    OutboxEntry,
     Page,
     RosterEntryRecord,
     StudentChanges,
@@ -47,6 +48,7 @@ from services.class_management_service.implementations.postgres.changes import (
     members_changed,
     merged,
     next_version,
+    read_classes,
 )
 from services.class_management_service.implementations.postgres.outbox import (
     WRITE_ENTRIES,
@@ -279,33 +281,60 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
             updated_at=now,
             version=1,
         )
-        # Without classes one statement; with classes they are locked and read first.
-        async with self._db.session("create_student", transaction=bool(class_ids)) as session:
-            entries = announce.student_changed(None, record)
+        entries = announce.student_changed(None, record)
+        # One statement after reading the classes it joins (none: no read); when one of them
+        # changed in between, again with the classes locked.
+        async with self._db.session("create_student", transaction=False) as session:
+            joined = await read_classes(
+                session, user_id, unique_class_ids, joining=unique_class_ids
+            )
+            if await self._insert_student(session, record, joined, entries, announce):
+                return record
+        async with self._db.session("create_student", transaction=True) as session:
             joined = await locked_classes(
                 session, user_id, unique_class_ids, joining=unique_class_ids
             )
-            for joined_class in joined.values():
-                entries += announce.class_changed(joined_class, members_changed(joined_class, 1))
-            try:
-                await session.execute(
-                    student_sql.CREATE_STUDENT,
-                    {
-                        "student_id": record.id,
-                        "first_name": record.first_name,
-                        "last_name": record.last_name,
-                        "legal_full_name": record.legal_full_name,
-                        "email": email,
-                        "user_id": user_id,
-                        "now": now,
-                        "class_ids": list(unique_class_ids),
-                        "bumped_class_ids": list(unique_class_ids),
-                        **entries_params(entries),
-                    },
-                )
-            except exc.IntegrityError as error:
-                raise student_integrity_error(error, email) from error
+            written = await self._insert_student(session, record, joined, entries, announce)
+            assert written, "locked classes are at the versions read"
             return record
+
+    async def _insert_student(
+        self,
+        session: AsyncSession,
+        record: StudentRecord,
+        joined: Mapping[uuid.UUID, ClassRecord],
+        entries: list[OutboxEntry],
+        announce: AnnouncerProtocol,
+    ) -> bool:
+        """Write the new student into the classes ``joined`` (as read) with its rows
+        ``entries`` and theirs; False when a class had changed since it was read (nothing
+        was written)."""
+        for joined_class in joined.values():
+            entries = entries + announce.class_changed(
+                joined_class, members_changed(joined_class, 1)
+            )
+        try:
+            await session.execute(
+                student_sql.CREATE_STUDENT,
+                {
+                    "student_id": record.id,
+                    "first_name": record.first_name,
+                    "last_name": record.last_name,
+                    "legal_full_name": record.legal_full_name,
+                    "email": record.email,
+                    "user_id": record.created_by_user_id,
+                    "now": record.created_at,
+                    "class_ids": list(joined),
+                    "bumped_class_ids": list(joined),
+                    "bumped_versions": [joined_class.version for joined_class in joined.values()],
+                    **entries_params(entries),
+                },
+            )
+        except exc.IntegrityError as error:
+            if student_sql.refused(error):
+                return False
+            raise student_integrity_error(error, record.email) from error
+        return True
 
     async def get_student(self, *, user_id: str, student_id: uuid.UUID) -> StudentRecord | None:
         key = {"user_id": user_id, "student_id": student_id}

@@ -11,11 +11,14 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
+    case,
     column,
     delete,
+    exc,
     func,
     insert,
     literal_column,
+    null,
     select,
     update,
 )
@@ -26,6 +29,7 @@ from services.class_management_service.implementations.postgres.classes import (
     IN_CLASS,
     STUDENT_NAMES,
     bump_classes,
+    bump_classes_at_versions,
     bump_students,
     snapshot_version,
 )
@@ -40,6 +44,7 @@ from services.class_management_service.implementations.postgres.tables import (
     STUDENT_OWNER,
     STUDENT_SEARCH_TEXT,
     UUID_TYPE,
+    classes,
     membership,
     narrowed,
     ordered,
@@ -78,10 +83,16 @@ def _memberships_of_new_student(student_id: Any) -> Any:
 
 
 def _create_student_statement() -> Select[Any]:
+    bumped = bump_classes_at_versions().returning(classes.c.id).cte("bumped")
+    # The student's id only when every class it joins was still at the version read: else
+    # NULL, which its primary key refuses, and the whole statement with it (``refused``).
+    every_class_bumped = select(func.count()).select_from(
+        bumped
+    ).scalar_subquery() == func.cardinality(bindparam("bumped_class_ids", type_=ARRAY(UUID_TYPE)))
     new_student = (
         insert(students)
         .values(
-            id=bindparam("student_id", type_=UUID_TYPE),
+            id=case((every_class_bumped, bindparam("student_id", type_=UUID_TYPE)), else_=null()),
             first_name=bindparam("first_name", type_=String),
             last_name=bindparam("last_name", type_=String),
             legal_full_name=bindparam("legal_full_name", type_=String),
@@ -95,12 +106,26 @@ def _create_student_statement() -> Select[Any]:
         .cte("new_student")
     )
     links = _memberships_of_new_student(select(new_student.c.id).scalar_subquery()).cte("links")
-    return with_entries(select(new_student.c.id)).add_cte(links, bump_classes().cte("bumped"))
+    return with_entries(select(new_student.c.id)).add_cte(links, bumped)
 
 
-# For classes ``class_ids`` locked (LOCK_CLASSES) and checked as the user's: the student,
-# its memberships, its classes' new versions and every outbox row, in one statement.
+# The student, its memberships of ``class_ids`` (checked as the user's), those classes' new
+# versions and every outbox row, in one statement, if each class is still at its version in
+# ``bumped_versions``; otherwise nothing is written (``refused``): the classes are read
+# without a lock, and a change of one in between means doing it again under the locks.
 CREATE_STUDENT = _create_student_statement()
+
+
+def refused(error: exc.IntegrityError) -> bool:
+    """Whether CREATE_STUDENT was refused because a class it joins changed after it was
+    read (the student's id left NULL), not by a rule the request broke."""
+    cause = getattr(error.orig, "__cause__", None)
+    return getattr(cause, "sqlstate", None) == "23502" and (
+        getattr(cause, "table_name", None),
+        getattr(cause, "column_name", None),
+    ) == ("students", "id")
+
+
 # The user's student, locked until the transaction ends (after the classes whose members
 # the change changes), and read (see classes.py on locks).
 LOCK_STUDENT = (

@@ -208,7 +208,7 @@ async def test_write_requests_issue_a_fixed_number_of_statements(
 
     assert counts == {
         "create class": {1},
-        "create student in classes": {2},  # lock and read the classes; create
+        "create student in classes": {2},  # read the classes; create, if they are as read
         "student joins classes": {3},  # lock and read the classes, then the student; change
         "rename class": {2},  # read, change if still at the version read
         "rename class, no change": {1},

@@ -118,6 +118,7 @@ def _student_values(user_id: str, class_ids: list[uuid.UUID]) -> dict[str, Any]:
     return {
         "class_ids": class_ids,
         "bumped_class_ids": class_ids,
+        "bumped_versions": [1] * len(class_ids),
         "user_id": user_id,
         "student_id": uuid.uuid4(),
         "first_name": "Ada",

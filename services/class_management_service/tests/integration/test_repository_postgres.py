@@ -634,6 +634,36 @@ async def test_a_rename_that_meets_another_change_is_made_under_the_lock(
     assert ada.class_ids == (klass.id,)
 
 
+async def test_a_student_joining_a_class_that_changed_meanwhile_joins_it_under_the_lock(
+    repo, database_url, engine
+) -> None:
+    """A new student's classes are read without a lock; one of them gains another student
+    before the new one is written: the write finds the class at another version, writes
+    nothing (no student, no event), and the student is created again with the classes
+    locked, from the class as it is now."""
+    klass = await new_class(repo)
+    eva = await new_student(repo, "Eva")
+    creating = repo.create_student(
+        user_id=USER,
+        name=PersonNameV1(first_name="Ada", last_name="Lovelace"),
+        email=None,
+        class_ids=(klass.id,),
+        announce=ANNOUNCE,
+    )
+    ada = await _while_another_transaction_holds(
+        database_url, _joins_meanwhile(klass.id, eva.id), creating
+    )
+
+    assert ada.class_ids == (klass.id,)
+    now = await repo.get_class(user_id=USER, class_id=klass.id)
+    assert now is not None and (now.student_count, now.version) == (2, 3)
+    rows = await outbox_rows(engine)
+    updates = [row.payload["data"] for row in rows if row.topic == CLASS_UPDATED_TOPIC]
+    assert [(u["version"], u["student_count"]) for u in updates] == [(3, 2)]
+    created = [row for row in rows if row.aggregate_id == str(ada.id)]
+    assert len(created) == 1  # one created event, from the second attempt only
+
+
 async def test_a_lock_that_waited_reads_the_class_after_the_wait(
     repo, database_url, engine
 ) -> None:
