@@ -558,7 +558,11 @@ async def _while_another_transaction_holds(
 
             async def operation_waits() -> bool:
                 assert not running.done(), f"it did not wait: {running.result()!r}"
-                return bool((await watcher.execute(waiting)).scalar_one())
+                waits = bool((await watcher.execute(waiting)).scalar_one())
+                # pg_stat_activity is read once per transaction: end it, or every later
+                # poll sees the first one's activity.
+                await watcher.rollback()
+                return waits
 
             # Generous: on a busy machine the statement may take long to reach the lock.
             await wait_until(operation_waits, timeout=60, interval=0.02)
