@@ -45,6 +45,7 @@ from typing import Any
 from huleedu_devstack import free_port
 
 # scripts/bench is the script's own directory, first on sys.path.
+from outbox_backlog import Backlog, measure_backlog
 from platform_data import HEAVY_TEACHER, PlatformShape, load_platform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +65,7 @@ TARGET_BIG_OVER_SMALL = 1.2
 TARGET_PACED_P99_MS = 10.0
 TARGET_PACED_MAX_MS = 50.0
 TARGET_SEARCH_OVER_LIST = 2.0
+TARGET_BACKLOG_PER_S = 2000.0
 
 READER, WRITER, UPDATER, PROBE_USER = "bench-reader", "bench-writer", "bench-updater", "bench-probe"
 READER_CLASSES = 60  # more than one page: GET /v1/classes returns 20 of them
@@ -861,7 +863,7 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
                 f"| {fmt(event['p99_ms'])} | {fmt(event['max_ms'])} | {event['missing']} "
                 f"| {fmt(event['http_p99_ms'])} | {fmt(run.relay_cpu_pct, 0)} |"
             )
-    lines += paced_report(results) + scale_report(closed)
+    lines += paced_report(results) + scale_report(closed) + backlog_report(meta)
     lines += [
         "",
         f"- service peak RSS (VmHWM): {meta['rss_peak_mb']:.1f} MB "
@@ -1056,6 +1058,20 @@ def targets(results: list[RunResult], meta: dict[str, Any]) -> list[tuple[str, b
                 )
             )
     checks += scale_targets(results)
+    drained: Backlog | None = meta.get("backlog")
+    if drained is not None:
+        checks.append(
+            (
+                f"outbox backlog drained at >= {TARGET_BACKLOG_PER_S:,.0f} change events/s, "
+                "every event consumed, per-aggregate order kept",
+                drained.drained_per_s >= TARGET_BACKLOG_PER_S
+                and drained.consumed >= drained.changes
+                and drained.out_of_order == 0
+                and drained.parked == 0,
+                f"{drained.drained_per_s:,.0f}/s, {drained.consumed:,} of {drained.changes:,} "
+                f"consumed, {drained.out_of_order} out of order, {drained.parked} parked",
+            )
+        )
     checks.append(
         (
             f"service RSS < {TARGET_RSS_MB:.0f} MB",
@@ -1126,6 +1142,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"--{option}", type=int, default=default, help=f"with --scale ({default:,})"
         )
     parser.add_argument(
+        "--backlog",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after the scenarios, N change events written while the broker is down, then "
+        "the time to drain them (100,000 with --scale, else none)",
+    )
+    parser.add_argument(
         "--paced",
         action="store_true",
         help="after each scenario's closed-loop runs, one at a fixed rate of half the most it "
@@ -1150,6 +1174,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.scale and any(scenario in HEAVY_SCENARIOS for scenario in args.scenarios):
         parser.error("the heavy teacher's scenarios need --scale")
     args.paced = args.paced or args.scale
+    if args.backlog is None:
+        args.backlog = 100_000 if args.scale else 0
     return args
 
 
@@ -1263,6 +1289,12 @@ def bench_database(
             if args.paced and scenario.key not in REFERENCE_KEYS:
                 most = max(result.rps for result in closed)
                 results.append(run(scenario, PACED_CONNECTIONS, rate=most / 2))
+        if args.backlog and database is args.databases[-1]:
+            if relay_pid is None:
+                raise SystemExit("--backlog needs the relay process (not --relay-in-process)")
+            meta["backlog"] = backlog(
+                args, stack, relay_pid, database, env, base_url, seeded, scratch_dir
+            )
         # The serving process (the largest one when a wrapper or workers are involved).
         tree = process_tree(service_pid)
         meta["rss_peak_mb"] = max(
@@ -1277,6 +1309,65 @@ def bench_database(
         meta["log_lines"] = meta.get("log_lines", 0) + sum(1 for _ in handle)
     meta["log_bytes"] = meta.get("log_bytes", 0) + log_path.stat().st_size
     return results
+
+
+def backlog(
+    args: argparse.Namespace,
+    stack: Any,
+    relay_pid: int,
+    database: Database,
+    env: dict[str, str],
+    base_url: str,
+    seeded: Seed,
+    scratch_dir: Path,
+) -> Backlog:
+    """The outbox backlog of a broker outage (outbox_backlog.py), written by the bench's
+    write scenarios in turn."""
+    writes = [scenario for scenario in SCENARIOS if scenario.write]
+    turns = iter(range(1 << 30))
+
+    def write_for(seconds: float) -> None:
+        scenario = writes[next(turns) % len(writes)]
+        command = wrk_command(scenario, base_url, 16, seconds, args.threads, seeded, scratch_dir)
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise SystemExit(f"wrk failed: {shlex.join(command)}\n{completed.stderr}")
+
+    python = [sys.executable, "-m", "services.class_management_service"]
+    return measure_backlog(
+        args.backlog,
+        stack,
+        relay_pid,
+        database.url,
+        pg_query,
+        write_for,
+        lambda: run_command([*python, "create-topics"], env, "create-topics"),
+        log,
+    )
+
+
+def backlog_report(meta: dict[str, Any]) -> list[str]:
+    drained: Backlog | None = meta.get("backlog")
+    if drained is None:
+        return []
+    return [
+        "",
+        f"Outbox backlog: {drained.changes:,} change events ({drained.rows:,} outbox rows with "
+        f"the state records) written in {drained.write_s:.0f} s while the broker was stopped, "
+        "then the broker back (empty; topics created again):",
+        "",
+        "| first published s | outbox empty s | last change consumed s | change events/s "
+        "| consumed | out of order | parked |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+        f"| {fmt(drained.first_published_s)} | {fmt(drained.empty_s)} "
+        f"| {fmt(drained.last_consumed_s)} | {drained.drained_per_s:.0f} | {drained.consumed:,} "
+        f"| {drained.out_of_order} | {drained.parked} |",
+        "",
+        "(seconds from the broker's return; events/s from the first publication to the last "
+        "change consumed; per topic: "
+        + ", ".join(f"{topic} {count:,}" for topic, count in drained.per_topic.items())
+        + ")",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1304,7 +1395,7 @@ def main(argv: list[str] | None = None) -> int:
         # As compose runs it: the loaded API process does not relay, the `relay` one does.
         env[f"{SERVICE_PREFIX}RELAY_ENABLED"] = "true" if args.relay_in_process else "false"
         python = [sys.executable, "-m", "services.class_management_service"]
-        databases = load_databases(args, stack, env)
+        databases = args.databases = load_databases(args, stack, env)
         env[f"{SERVICE_PREFIX}DATABASE_URL"] = databases[0].url
         meta["databases"] = {database.name: database.description for database in databases}
         log("creating topics")
