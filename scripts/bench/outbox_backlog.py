@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from common_core.events.topics import CHANGE_TOPICS
 
 PENDING_CHANGES = "SELECT count(*) FROM event_outbox WHERE topic = ANY($1::text[])"

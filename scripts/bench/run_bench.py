@@ -1447,7 +1447,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"meta": meta, "results": [asdict(run) for run in results]}, indent=2, default=str
+                {"meta": meta, "results": [asdict(run) for run in results]},
+                indent=2,
+                default=lambda value: asdict(value) if isinstance(value, Backlog) else str(value),
             )
         )
     missed = any(ok is False for _, ok, _ in checks)
