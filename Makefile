@@ -94,7 +94,8 @@ clean:
 
 # Load test of the Class Management Service as production serves it (docs/performance.md):
 # starts its own local stack, serves the service, runs wrk, prints the table (~5 minutes).
-# Arguments through ARGS, e.g. `make bench ARGS=--quick`.
+# Arguments through ARGS, e.g. `make bench ARGS=--quick`; `make bench ARGS=--scale` adds a
+# platform-sized database (1M students, loaded with COPY), paced runs and an outbox backlog.
 .PHONY: bench
 bench: setup
 	$(UV) run python scripts/bench/run_bench.py $(ARGS)

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,6 +44,10 @@ from typing import Any
 
 from huleedu_devstack import free_port
 from import_bench import import_report, import_targets, measure_imports
+
+# scripts/bench is the script's own directory, first on sys.path.
+from outbox_backlog import Backlog, measure_backlog
+from platform_data import HEAVY_TEACHER, PlatformShape, load_platform
 
 REPO = Path(__file__).resolve().parents[2]
 LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -56,6 +61,12 @@ TARGET_POST_RATIO = 0.30
 TARGET_P99_MS_AT_16 = 25.0
 TARGET_EVENT_P99_MS = 200.0
 TARGET_RSS_MB = 200.0
+# Issue 18: a platform's data and load below saturation.
+TARGET_BIG_OVER_SMALL = 1.2
+TARGET_PACED_P99_MS = 10.0
+TARGET_PACED_MAX_MS = 50.0
+TARGET_SEARCH_OVER_LIST = 2.0
+TARGET_BACKLOG_PER_S = 2000.0
 
 READER, WRITER, UPDATER, PROBE_USER = "bench-reader", "bench-writer", "bench-updater", "bench-probe"
 READER_CLASSES = 60  # more than one page: GET /v1/classes returns 20 of them
@@ -72,6 +83,9 @@ class Seed:
     roster_class_id: str = ""
     writer_class_ids: list[str] = field(default_factory=list)
     updater_class_ids: list[str] = field(default_factory=list)
+    # --scale: the heavy teacher's classes and students (as loaded: the same in each database).
+    heavy_class_ids: list[str] = field(default_factory=list)
+    heavy_student_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,120 @@ SCENARIOS: tuple[Scenario, ...] = (
         write=True,
     ),
 )
-SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS)
+
+# --scale: what the heavy teacher does, against the platform-sized database and against one
+# holding only the heavy teacher (scripts/bench/platform_data.py), in the same run.
+HEAVY = [f"user={HEAVY_TEACHER}"]
+# What the heavy teacher searches their students for, in turn (parts of names, accents
+# left out or typed).
+SEARCH_TERMS = ("lindq", "öberg", "sjo", "emma", "karlsson", "hedl", "åsa", "ali")
+BATCH_SIZE = 100  # ids per batch fetch (the API's most)
+BATCHES = 10  # batch fetches taken in turn
+
+
+def _paths(*paths: str) -> str:
+    return "paths=" + "|".join(paths)
+
+
+def _search_paths(seeded: Seed, run: str) -> list[str]:
+    queries = ("/v1/classes/students?limit=20&q=" + urllib.parse.quote(t) for t in SEARCH_TERMS)
+    return [*HEAVY, _paths(*queries)]
+
+
+def _batch_paths(seeded: Seed, run: str) -> list[str]:
+    ids = seeded.heavy_student_ids
+    batches = (
+        f"/v1/classes/students?limit={BATCH_SIZE}&ids="
+        + ",".join(ids[number * BATCH_SIZE : (number + 1) * BATCH_SIZE])
+        for number in range(BATCHES)
+    )
+    return [*HEAVY, _paths(*batches)]
+
+
+def _heavy_classes(seeded: Seed, run: str) -> list[str]:
+    return [*HEAVY, "ids=" + ",".join(seeded.heavy_class_ids)]
+
+
+HEAVY_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("heavy_get_class", "heavy: GET /v1/classes/{id}", "get_ids.lua", "/", _heavy_classes),
+    Scenario(
+        "heavy_list_classes",
+        "heavy: GET /v1/classes (20)",
+        "get_static.lua",
+        "/v1/classes?limit=20",
+        lambda s, r: HEAVY,
+    ),
+    Scenario(
+        "heavy_classes_by_name",
+        "heavy: GET /v1/classes?sort=name (20)",
+        "get_static.lua",
+        "/v1/classes?limit=20&sort=name",
+        lambda s, r: HEAVY,
+    ),
+    Scenario(
+        "heavy_roster",
+        "heavy: GET /v1/classes/{id}/roster (50)",
+        "get_ids.lua",
+        "/",
+        lambda s, r: [*_heavy_classes(s, r), "suffix=/roster?limit=50"],
+    ),
+    Scenario(
+        "heavy_list_students",
+        "heavy: GET /v1/classes/students (20)",
+        "get_static.lua",
+        "/v1/classes/students?limit=20",
+        lambda s, r: HEAVY,
+    ),
+    Scenario(
+        "heavy_students_by_updated",
+        "heavy: GET /v1/classes/students?sort=-updated_at (20)",
+        "get_static.lua",
+        "/v1/classes/students?limit=20&sort=-updated_at",
+        lambda s, r: HEAVY,
+    ),
+    Scenario(
+        "heavy_search",
+        "heavy: GET /v1/classes/students?q= (20)",
+        "get_paths.lua",
+        "/",
+        _search_paths,
+    ),
+    Scenario(
+        "heavy_batch",
+        f"heavy: GET /v1/classes/students?ids= ({BATCH_SIZE})",
+        "get_paths.lua",
+        "/",
+        _batch_paths,
+    ),
+    Scenario(
+        "heavy_post_class",
+        "heavy: POST /v1/classes",
+        "post_class.lua",
+        "/v1/classes",
+        lambda s, r: [*HEAVY, f"run={r}"],
+        write=True,
+    ),
+    Scenario(
+        "heavy_put_class",
+        "heavy: PUT /v1/classes/{id}",
+        "put_class.lua",
+        "/",
+        lambda s, r: [*_heavy_classes(s, r), f"run={r}"],
+        write=True,
+    ),
+    Scenario(
+        "heavy_post_student",
+        "heavy: POST /v1/classes/students (2 classes)",
+        "post_student.lua",
+        "/v1/classes/students",
+        lambda s, r: [*HEAVY, "ids=" + ",".join(s.heavy_class_ids[:2]), f"run={r}"],
+        write=True,
+    ),
+)
+SCENARIO_KEYS = tuple(scenario.key for scenario in SCENARIOS + HEAVY_SCENARIOS)
+REFERENCE_KEYS = ("healthz", "live")
+# A paced run's connections: enough that the rate, not the connections, sets the load.
+PACED_CONNECTIONS = 16
 
 
 @dataclass
@@ -155,6 +282,8 @@ class RunResult:
     machine_busy_pct: float
     pg_sessions_opened: int
     relay_cpu_pct: float | None = None
+    database: str = ""
+    paced_rate: float | None = None  # requests per second asked for, if paced
     ratio_healthz: float | None = None
     ratio_live: float | None = None
     event: dict[str, Any] | None = None
@@ -448,14 +577,44 @@ def seed(base_url: str) -> Seed:
     return seeded
 
 
+def seed_heavy(base_url: str, database_url: str, seeded: Seed) -> None:
+    """The heavy teacher's ids as loaded (platform_data.py), and a check of their routes."""
+    for table, ids in (
+        ("classes", seeded.heavy_class_ids),
+        ("students", seeded.heavy_student_ids),
+    ):
+        rows = pg_query(
+            database_url,
+            f"SELECT id FROM {table} WHERE created_by_user_id = $1 ORDER BY id",
+            HEAVY_TEACHER,
+        )
+        ids[:] = [str(row[0]) for row in rows]
+    if len(seeded.heavy_student_ids) < BATCH_SIZE * BATCHES:
+        raise SystemExit(f"the heavy teacher has too few students: {len(seeded.heavy_student_ids)}")
+    for scenario in HEAVY_SCENARIOS:
+        if scenario.write:
+            continue
+        options = dict(arg.split("=", 1) for arg in scenario.args(seeded, "check"))
+        path = scenario.path
+        if "paths" in options:
+            path = options["paths"].split("|")[0]
+        elif "ids" in options:
+            path = f"/v1/classes/{options['ids'].split(',')[0]}{options.get('suffix', '')}"
+        status, body = http("GET", base_url + path, user=HEAVY_TEACHER)
+        if status != 200:
+            raise SystemExit(f"seed check failed for {path}: {status} {str(body)[:300]}")
+
+
 # -- wrk --------------------------------------------------------------------------------
 
 
-def lua_script(name: str, directory: Path) -> Path:
-    """report.lua (shared setup/done) followed by the scenario's script, as one file."""
-    path = directory / name
+def lua_script(name: str, directory: Path, paced: bool = False) -> Path:
+    """report.lua (shared setup/done) followed by the scenario's script (and pace.lua when
+    paced), as one file."""
+    parts = ["report.lua", name, *(["pace.lua"] if paced else [])]
+    path = directory / ("paced-" + name if paced else name)
     if not path.exists():
-        path.write_text((LUA_DIR / "report.lua").read_text() + "\n" + (LUA_DIR / name).read_text())
+        path.write_text("\n".join((LUA_DIR / part).read_text() for part in parts))
     return path
 
 
@@ -467,20 +626,25 @@ def wrk_command(
     threads: int,
     seeded: Seed,
     lua_dir: Path,
+    rate: float | None = None,
 ) -> list[str]:
+    """wrk's command for one run; with ``rate`` (requests per second), a paced one."""
     run_tag = uuid.uuid4().hex[:10]
+    threads = min(threads, connections)
+    pacing = [f"rate={rate / threads}"] if rate is not None else []
     return [
         "wrk",
-        f"-t{min(threads, connections)}",
+        f"-t{threads}",
         f"-c{connections}",
         f"-d{max(1, round(duration))}s",
         "--timeout",
         "5s",
         "-s",
-        str(lua_script(scenario.lua, lua_dir)),
+        str(lua_script(scenario.lua, lua_dir, paced=rate is not None)),
         base_url + scenario.path,
         "--",
         *scenario.args(seeded, run_tag),
+        *pacing,
     ]
 
 
@@ -539,17 +703,21 @@ def measure(
     database_url: str,
     seeded: Seed,
     lua_dir: Path,
+    database: str = "",
+    rate: float | None = None,
 ) -> RunResult:
     if args.warmup > 0:
         warmup = wrk_command(
-            scenario, base_url, connections, args.warmup, args.threads, seeded, lua_dir
+            scenario, base_url, connections, args.warmup, args.threads, seeded, lua_dir, rate
         )
         subprocess.run(warmup, capture_output=True, text=True, check=False)
     command = wrk_command(
-        scenario, base_url, connections, args.duration, args.threads, seeded, lua_dir
+        scenario, base_url, connections, args.duration, args.threads, seeded, lua_dir, rate
     )
     probe = (
-        start_probe(base_url, bootstrap, args.duration) if scenario.key == "post_class" else None
+        start_probe(base_url, bootstrap, args.duration)
+        if scenario.key == "post_class" and rate is None
+        else None
     )
     postmaster = min(postgres_pids(), default=None)  # the first PostgreSQL process started
     service_before = tree_ticks(service_pid)
@@ -628,6 +796,8 @@ def measure(
         pg_sessions_opened=sessions_opened,
         relay_cpu_pct=relay_cpu,
         statements=statements,
+        database=database,
+        paced_rate=rate,
     )
     if probe is not None:
         run.event = finish_probe(probe)
@@ -644,6 +814,8 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def report(results: list[RunResult], meta: dict[str, Any]) -> str:
+    databases = meta["databases"]
+    closed = [run for run in results if run.paced_rate is None]
     lines = [
         "# Class Management Service benchmark",
         "",
@@ -655,14 +827,20 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
         f"- load: wrk {meta['wrk_threads']} thread(s), {fmt(meta['duration'], 0)} s per run "
         f"after a {fmt(meta['warmup'], 0)} s warm-up; the service, PostgreSQL, Redis, "
         "the broker and wrk share the machine",
+        *(
+            f"- {name} database: {description}"
+            for name, description in databases.items()
+            if len(databases) > 1
+        ),
         "",
         "| scenario | conns | req/s | p50 ms | p99 ms | errors | vs /healthz | vs live "
         "| svc CPU % | svc CPU µs/req | pg CPU % | pg sessions | machine busy % |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for run in results:
+    for run in closed:
+        label = f"[{run.database}] {run.label}" if len(databases) > 1 else run.label
         lines.append(
-            f"| {run.label} | {run.connections} | {run.rps:.0f} | {fmt(run.p50_ms)} "
+            f"| {label} | {run.connections} | {run.rps:.0f} | {fmt(run.p50_ms)} "
             f"| {fmt(run.p99_ms)} | {run.errors} | {fmt(run.ratio_healthz, 2)} "
             f"| {fmt(run.ratio_live, 2)} | {run.service_cpu_pct:.0f} "
             f"| {run.service_cpu_us_per_request:.0f} | {run.postgres_cpu_pct:.0f} "
@@ -686,6 +864,7 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
                 f"| {fmt(event['p99_ms'])} | {fmt(event['max_ms'])} | {event['missing']} "
                 f"| {fmt(event['http_p99_ms'])} | {fmt(run.relay_cpu_pct, 0)} |"
             )
+    lines += paced_report(results) + scale_report(closed) + backlog_report(meta)
     lines += [
         "",
         f"- service peak RSS (VmHWM): {meta['rss_peak_mb']:.1f} MB "
@@ -723,10 +902,123 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def paced_report(results: list[RunResult]) -> list[str]:
+    """The table of the paced runs (latency below saturation), if any."""
+    paced = [run for run in results if run.paced_rate is not None]
+    if not paced:
+        return []
+    lines = [
+        "",
+        f"Below saturation: each route paced at half the most it served ({PACED_CONNECTIONS} "
+        "connections; wrk with scripts/bench/lua/pace.lua, latency from each request's send):",
+        "",
+        "| scenario | db | asked req/s | served req/s | p50 ms | p99 ms | max ms | errors "
+        "| svc CPU µs/req |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for run in paced:
+        lines.append(
+            f"| {run.label} | {run.database} | {fmt(run.paced_rate, 0)} | {run.rps:.0f} "
+            f"| {fmt(run.p50_ms, 2)} | {fmt(run.p99_ms, 2)} | {fmt(run.max_ms, 1)} "
+            f"| {run.errors} | {run.service_cpu_us_per_request:.0f} |"
+        )
+    return lines
+
+
+def big_over_small(closed: list[RunResult]) -> list[tuple[RunResult, RunResult]]:
+    """(small, big) pairs of the same scenario at the same connections."""
+    small = {(run.scenario, run.connections): run for run in closed if run.database == "small"}
+    return [
+        (small[(run.scenario, run.connections)], run)
+        for run in closed
+        if run.database == "big" and (run.scenario, run.connections) in small
+    ]
+
+
+def scale_report(closed: list[RunResult]) -> list[str]:
+    """The big database's p99 and API CPU per request over the small one's, per route."""
+    pairs = [pair for pair in big_over_small(closed) if pair[0].scenario not in REFERENCE_KEYS]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "Big database over small, same run (the API process's CPU per request from /proc):",
+        "",
+        "| scenario | conns | p99 ms small | p99 ms big | p99 big/small | CPU µs/req small "
+        "| CPU µs/req big | CPU big/small |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for small, big in pairs:
+        lines.append(
+            f"| {big.label} | {big.connections} | {fmt(small.p99_ms)} | {fmt(big.p99_ms)} "
+            f"| {fmt(big.p99_ms / small.p99_ms, 2)} | {small.service_cpu_us_per_request:.0f} "
+            f"| {big.service_cpu_us_per_request:.0f} "
+            f"| {fmt(big.service_cpu_us_per_request / small.service_cpu_us_per_request, 2)} |"
+        )
+    return lines
+
+
+def scale_targets(results: list[RunResult]) -> list[tuple[str, bool | None, str]]:
+    """The targets of --scale and --paced (issue 18)."""
+    checks: list[tuple[str, bool | None, str]] = []
+    closed = [run for run in results if run.paced_rate is None]
+    pairs = [pair for pair in big_over_small(closed) if pair[0].scenario not in REFERENCE_KEYS]
+    for name, field_name in (("p99", "p99_ms"), ("CPU per request", "service_cpu_us_per_request")):
+        if not pairs:
+            break
+        ratios = [
+            (getattr(big, field_name) / max(getattr(small, field_name), 1e-9), big)
+            for small, big in pairs
+        ]
+        worst, run = max(ratios, key=lambda item: item[0])
+        checks.append(
+            (
+                f"{name}, big database over small <= {TARGET_BIG_OVER_SMALL:.1f}x on every route",
+                worst <= TARGET_BIG_OVER_SMALL,
+                f"worst {worst:.2f}x ({run.label} at {run.connections} conns); "
+                f"{sum(ratio > TARGET_BIG_OVER_SMALL for ratio, _ in ratios)} of "
+                f"{len(ratios)} over",
+            )
+        )
+    paced = [run for run in results if run.paced_rate is not None]
+    if paced:
+        for name, field_name, goal in (
+            ("p99", "p99_ms", TARGET_PACED_P99_MS),
+            ("max", "max_ms", TARGET_PACED_MAX_MS),
+        ):
+            worst_run = max(paced, key=lambda run: float(getattr(run, field_name)))
+            over = sum(getattr(run, field_name) > goal for run in paced)
+            checks.append(
+                (
+                    f"at half of each route's maximum rate, {name} <= {goal:.0f} ms",
+                    over == 0,
+                    f"worst {getattr(worst_run, field_name):.1f} ms ({worst_run.label}, "
+                    f"{worst_run.database}); {over} of {len(paced)} over",
+                )
+            )
+    by_key = {(run.database, run.scenario, run.connections): run for run in closed}
+    for (database, scenario, connections), search in by_key.items():
+        listed = by_key.get((database, "heavy_list_students", connections))
+        if scenario != "heavy_search" or listed is None:
+            continue
+        ratio = search.p99_ms / listed.p99_ms
+        checks.append(
+            (
+                f"student search p99 <= {TARGET_SEARCH_OVER_LIST:.0f}x the student list's "
+                f"({database} database, {connections} conns)",
+                ratio <= TARGET_SEARCH_OVER_LIST,
+                f"{ratio:.2f}x ({search.p99_ms:.1f} vs {listed.p99_ms:.1f} ms)",
+            )
+        )
+    return checks
+
+
 def targets(results: list[RunResult], meta: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     checks: list[tuple[str, bool | None, str]] = []
-    by_key = {(run.scenario, run.connections): run for run in results}
-    connection_counts = sorted({run.connections for run in results})
+    closed = [run for run in results if run.paced_rate is None]
+    # The ratios to /healthz are the small database's (the one without --scale).
+    by_key = {(run.scenario, run.connections): run for run in closed if run.database == "small"}
+    connection_counts = sorted({run.connections for run in closed})
     for key, label, goal in (
         ("get_class", "GET /v1/classes/{id}", TARGET_GET_RATIO),
         ("post_class", "POST /v1/classes", TARGET_POST_RATIO),
@@ -742,7 +1034,7 @@ def targets(results: list[RunResult], meta: dict[str, Any]) -> list[tuple[str, b
                     f"{run.ratio_healthz:.0%} (vs /healthz/live: {fmt(run.ratio_live, 2)})",
                 )
             )
-    at_16 = [run for run in results if run.connections == 16]
+    at_16 = [run for run in closed if run.connections == 16]
     if at_16:
         worst = max(at_16, key=lambda run: run.p99_ms)
         checks.append(
@@ -766,6 +1058,21 @@ def targets(results: list[RunResult], meta: dict[str, Any]) -> list[tuple[str, b
                     f"{fmt(p99)} ms, {run.event['missing']} missing",
                 )
             )
+    checks += scale_targets(results)
+    drained: Backlog | None = meta.get("backlog")
+    if drained is not None:
+        checks.append(
+            (
+                f"outbox backlog drained at >= {TARGET_BACKLOG_PER_S:,.0f} change events/s, "
+                "every event consumed, per-aggregate order kept",
+                drained.drained_per_s >= TARGET_BACKLOG_PER_S
+                and drained.consumed >= drained.changes
+                and drained.out_of_order == 0
+                and drained.parked == 0,
+                f"{drained.drained_per_s:,.0f}/s, {drained.consumed:,} of {drained.changes:,} "
+                f"consumed, {drained.out_of_order} out of order, {drained.parked} parked",
+            )
+        )
     checks.append(
         (
             f"service RSS < {TARGET_RSS_MB:.0f} MB",
@@ -819,6 +1126,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="load pg_stat_statements and print each run's N most expensive statements",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="the heavy teacher's scenarios against a platform-sized database (loaded with "
+        "COPY: --students, --classes, --teachers) and against one with the heavy teacher "
+        "alone, in the same run; implies --paced",
+    )
+    shape = PlatformShape()
+    for option, default in (
+        ("students", shape.students),
+        ("classes", shape.classes),
+        ("teachers", shape.teachers),
+        ("heavy-students", shape.heavy_students),
+        ("heavy-classes", shape.heavy_classes),
+    ):
+        parser.add_argument(
+            f"--{option}", type=int, default=default, help=f"with --scale ({default:,})"
+        )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after the scenarios, N change events written while the broker is down, then "
+        "the time to drain them (100,000 with --scale, else none)",
+    )
+    parser.add_argument(
+        "--paced",
+        action="store_true",
+        help="after each scenario's closed-loop runs, one at a fixed rate of half the most it "
+        f"served ({PACED_CONNECTIONS} connections)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument(
         "--fail-on-miss", action="store_true", help="exit 1 when a target is missed"
@@ -833,9 +1172,211 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     # /healthz is always measured: every ratio is against it.
-    keys = set(wanted or SCENARIO_KEYS) | {"healthz", "live"}
-    args.scenarios = [scenario for scenario in SCENARIOS if scenario.key in keys]
+    chosen = HEAVY_SCENARIOS if args.scale else SCENARIOS
+    keys = set(wanted or (scenario.key for scenario in chosen)) | set(REFERENCE_KEYS)
+    args.scenarios = [scenario for scenario in SCENARIOS + HEAVY_SCENARIOS if scenario.key in keys]
+    if not args.scale and any(scenario in HEAVY_SCENARIOS for scenario in args.scenarios):
+        parser.error("the heavy teacher's scenarios need --scale")
+    args.paced = args.paced or args.scale
+    if args.backlog is None:
+        args.backlog = 100_000 if args.scale else 0
     return args
+
+
+@dataclass
+class Database:
+    """A database the scenarios run against: ``small`` (today's, or with --scale the heavy
+    teacher alone) or ``big`` (--scale: the platform with the heavy teacher)."""
+
+    name: str
+    url: str
+    description: str
+
+
+def load_databases(args: argparse.Namespace, stack: Any, env: dict[str, str]) -> list[Database]:
+    """The databases of this run, migrated, and with --scale loaded (timed)."""
+    import asyncio
+
+    python = [sys.executable, "-m", "services.class_management_service"]
+    small = Database("small", stack.create_database("cms_bench"), "seeded through the API")
+    if not args.scale:
+        databases = [small]
+    else:
+        heavy = PlatformShape.heavy_only(args.heavy_classes, args.heavy_students)
+        platform = PlatformShape(
+            args.students, args.classes, args.teachers, args.heavy_classes, args.heavy_students
+        )
+        small.description = heavy.describe() + ", and the API's seed"
+        big = Database(
+            "big", stack.create_database("cms_bench_big"), platform.describe() + ", the API's seed"
+        )
+        databases = [small, big]
+    for database in databases:
+        log(f"migrating the {database.name} database")
+        run_command(
+            [*python, "migrate"], env | {f"{SERVICE_PREFIX}DATABASE_URL": database.url}, "migrate"
+        )
+    if args.scale:
+        for database, shape in ((small, heavy), (big, platform)):
+            log(f"loading the {database.name} database: {shape.describe()}")
+            started = time.monotonic()
+            timings = asyncio.run(load_platform(database.url, shape))
+            elapsed = time.monotonic() - started
+            phases = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in timings.items())
+            database.description += f" (loaded with COPY in {elapsed:.0f} s: {phases})"
+            log(f"loaded the {database.name} database in {elapsed:.0f} s ({phases})")
+    return databases
+
+
+def bench_database(
+    args: argparse.Namespace,
+    stack: Any,
+    database: Database,
+    env: dict[str, str],
+    serve_command: list[str],
+    scratch_dir: Path,
+    meta: dict[str, Any],
+) -> list[RunResult]:
+    """Serve the API (and the relay) on ``database`` and run every scenario against it;
+    with --paced, each one also at half the most it served."""
+    python = [sys.executable, "-m", "services.class_management_service"]
+    env = env | {f"{SERVICE_PREFIX}DATABASE_URL": database.url}
+    port = int(env[f"{SERVICE_PREFIX}PORT"])
+    base_url = f"http://127.0.0.1:{port}"
+    results: list[RunResult] = []
+    log_path = scratch_dir / f"service-{database.name}.log"
+    with contextlib.ExitStack() as processes:
+        relay_pid = None
+        if not args.relay_in_process:
+            # The outbox relay (it gets no requests), woken through Redis by the API.
+            relay_port = free_port()
+            relay_pid = processes.enter_context(
+                served(
+                    [*python, "relay"],
+                    env | {f"{SERVICE_PREFIX}PORT": str(relay_port)},
+                    f"http://127.0.0.1:{relay_port}",
+                    scratch_dir / f"relay-{database.name}.log",
+                    what="relay",
+                )
+            )
+        service_pid = processes.enter_context(
+            served(serve_command, env, base_url, log_path, what="API")
+        )
+        log(f"seeding the {database.name} database through the API")
+        seeded = seed(base_url)
+        if args.scale:
+            seed_heavy(base_url, database.url, seeded)
+
+        def run(scenario: Scenario, connections: int, rate: float | None = None) -> RunResult:
+            paced = f", paced at {rate:.0f} req/s" if rate is not None else ""
+            log(f"[{database.name}] {scenario.label} at {connections} connections{paced}")
+            return measure(
+                scenario,
+                connections,
+                args,
+                base_url,
+                service_pid,
+                relay_pid,
+                lambda: stack.pids("postgres"),
+                stack.kafka_bootstrap,
+                database.url,
+                seeded,
+                scratch_dir,
+                database.name,
+                rate,
+            )
+
+        for scenario in args.scenarios:
+            closed = [run(scenario, connections) for connections in args.connection_counts]
+            results += closed
+            # Paced right after its closed-loop runs, on the data they left.
+            if args.paced and scenario.key not in REFERENCE_KEYS:
+                most = max(result.rps for result in closed)
+                results.append(run(scenario, PACED_CONNECTIONS, rate=most / 2))
+        if args.imports:
+            log(f"[{database.name}] class-list imports (30 and 1,000 rows)")
+            meta.setdefault("imports", []).extend(
+                measure_imports(base_url, service_pid, database.name)
+            )
+        if args.backlog and database is args.databases[-1]:
+            if relay_pid is None:
+                raise SystemExit("--backlog needs the relay process (not --relay-in-process)")
+            meta["backlog"] = backlog(
+                args, stack, relay_pid, database, env, base_url, seeded, scratch_dir
+            )
+        # The serving process (the largest one when a wrapper or workers are involved).
+        tree = process_tree(service_pid)
+        meta["rss_peak_mb"] = max(
+            meta.get("rss_peak_mb", 0.0), max(proc_status_kb(pid, "VmHWM") for pid in tree) / 1024
+        )
+        meta["rss_end_mb"] = max(proc_status_kb(pid, "VmRSS") for pid in tree) / 1024
+        if relay_pid is not None:
+            meta["relay_rss_peak_mb"] = max(
+                meta.get("relay_rss_peak_mb") or 0.0, proc_status_kb(relay_pid, "VmHWM") / 1024
+            )
+    with open(log_path, "rb") as handle:
+        meta["log_lines"] = meta.get("log_lines", 0) + sum(1 for _ in handle)
+    meta["log_bytes"] = meta.get("log_bytes", 0) + log_path.stat().st_size
+    return results
+
+
+def backlog(
+    args: argparse.Namespace,
+    stack: Any,
+    relay_pid: int,
+    database: Database,
+    env: dict[str, str],
+    base_url: str,
+    seeded: Seed,
+    scratch_dir: Path,
+) -> Backlog:
+    """The outbox backlog of a broker outage (outbox_backlog.py), written by the bench's
+    write scenarios in turn."""
+    writes = [scenario for scenario in SCENARIOS if scenario.write]
+    turns = iter(range(1 << 30))
+
+    def write_for(seconds: float) -> None:
+        scenario = writes[next(turns) % len(writes)]
+        command = wrk_command(scenario, base_url, 16, seconds, args.threads, seeded, scratch_dir)
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise SystemExit(f"wrk failed: {shlex.join(command)}\n{completed.stderr}")
+
+    python = [sys.executable, "-m", "services.class_management_service"]
+    return measure_backlog(
+        args.backlog,
+        stack,
+        relay_pid,
+        database.url,
+        pg_query,
+        write_for,
+        lambda: run_command([*python, "create-topics"], env, "create-topics"),
+        log,
+    )
+
+
+def backlog_report(meta: dict[str, Any]) -> list[str]:
+    drained: Backlog | None = meta.get("backlog")
+    if drained is None:
+        return []
+    return [
+        "",
+        f"Outbox backlog: {drained.changes:,} change events ({drained.rows:,} outbox rows with "
+        f"the state records) written in {drained.write_s:.0f} s while the broker was stopped, "
+        "then the broker back (empty; topics created again):",
+        "",
+        "| first published s | outbox empty s | last change consumed s | change events/s "
+        "| consumed | out of order | parked |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+        f"| {fmt(drained.first_published_s)} | {fmt(drained.empty_s)} "
+        f"| {fmt(drained.last_consumed_s)} | {drained.drained_per_s:.0f} | {drained.consumed:,} "
+        f"| {drained.out_of_order} | {drained.parked} |",
+        "",
+        "(seconds from the broker's return; events/s from the first publication to the last "
+        "change consumed; per topic: "
+        + ", ".join(f"{topic} {count:,}" for topic, count in drained.per_topic.items())
+        + ")",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -853,24 +1394,24 @@ def main(argv: list[str] | None = None) -> int:
         "wrk_threads": args.threads,
     }
     results: list[RunResult] = []
-    imports: list[Any] = []
     with (
         tempfile.TemporaryDirectory(prefix="cms-bench-") as scratch,
         local_stack(args.pg_statements > 0) as stack,
     ):
         scratch_dir = Path(scratch)
-        database_url = stack.create_database("cms_bench")
         port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        env = service_env(stack, database_url, port, args.env)
+        env = service_env(stack, "", port, args.env)
         # As compose runs it: the loaded API process does not relay, the `relay` one does.
         env[f"{SERVICE_PREFIX}RELAY_ENABLED"] = "true" if args.relay_in_process else "false"
         python = [sys.executable, "-m", "services.class_management_service"]
-        log("migrating and creating topics")
-        run_command([*python, "migrate"], env, "migrate")
+        databases = args.databases = load_databases(args, stack, env)
+        env[f"{SERVICE_PREFIX}DATABASE_URL"] = databases[0].url
+        meta["databases"] = {database.name: database.description for database in databases}
+        log("creating topics")
         run_command([*python, "create-topics"], env, "create-topics")
         if args.pg_statements:
-            pg_query(database_url, "CREATE EXTENSION pg_stat_statements")
+            for database in databases:
+                pg_query(database.url, "CREATE EXTENSION pg_stat_statements")
         serve_command = (
             shlex.split(args.serve_command) if args.serve_command else [*python, "serve"]
         )
@@ -890,66 +1431,20 @@ def main(argv: list[str] | None = None) -> int:
             if key.startswith(SERVICE_PREFIX)
             and not key.endswith(("_URL", "_SERVERS", "HOST", "PORT"))
         )
-        log_path = scratch_dir / "service.log"
-        with contextlib.ExitStack() as processes:
-            relay_pid = None
-            if not args.relay_in_process:
-                # The outbox relay (it gets no requests), woken through Redis by the API.
-                relay_port = free_port()
-                relay_pid = processes.enter_context(
-                    served(
-                        [*python, "relay"],
-                        env | {f"{SERVICE_PREFIX}PORT": str(relay_port)},
-                        f"http://127.0.0.1:{relay_port}",
-                        scratch_dir / "relay.log",
-                        what="relay",
-                    )
-                )
-            service_pid = processes.enter_context(
-                served(serve_command, env, base_url, log_path, what="API")
-            )
-            log("seeding through the API")
-            seeded = seed(base_url)
-            total_requests = 0
-            for scenario in args.scenarios:
-                for connections in args.connection_counts:
-                    log(f"{scenario.label} at {connections} connections")
-                    run = measure(
-                        scenario,
-                        connections,
-                        args,
-                        base_url,
-                        service_pid,
-                        relay_pid,
-                        lambda: stack.pids("postgres"),
-                        stack.kafka_bootstrap,
-                        database_url,
-                        seeded,
-                        scratch_dir,
-                    )
-                    total_requests += run.requests
-                    results.append(run)
-            if args.imports:
-                log("class-list imports (30 and 1,000 rows)")
-                imports = measure_imports(base_url, service_pid)
-            # The serving process (the largest one when a wrapper or workers are involved).
-            tree = process_tree(service_pid)
-            meta["rss_peak_mb"] = max(proc_status_kb(pid, "VmHWM") for pid in tree) / 1024
-            meta["rss_end_mb"] = max(proc_status_kb(pid, "VmRSS") for pid in tree) / 1024
-            if relay_pid is not None:
-                meta["relay_rss_peak_mb"] = proc_status_kb(relay_pid, "VmHWM") / 1024
-        log_bytes = log_path.stat().st_size
-        with open(log_path, "rb") as handle:
-            meta["log_lines"] = sum(1 for _ in handle)
-        meta["log_bytes_per_request"] = log_bytes / max(total_requests, 1)
+        for database in databases:
+            results += bench_database(args, stack, database, env, serve_command, scratch_dir, meta)
+    imports = meta.pop("imports", [])  # bench_database's, per database
+    meta["log_bytes_per_request"] = meta.pop("log_bytes") / max(
+        sum(run.requests for run in results), 1
+    )
     reference = {
-        (run.scenario, run.connections): run.rps
+        (run.database, run.scenario, run.connections): run.rps
         for run in results
-        if run.scenario in ("healthz", "live")
+        if run.scenario in REFERENCE_KEYS and run.paced_rate is None
     }
     for run in results:
-        healthz = reference.get(("healthz", run.connections))
-        live = reference.get(("live", run.connections))
+        healthz = reference.get((run.database, "healthz", run.connections))
+        live = reference.get((run.database, "live", run.connections))
         run.ratio_healthz = run.rps / healthz if healthz else None
         run.ratio_live = run.rps / live if live else None
     meta["load_after"] = load_average()
@@ -970,7 +1465,7 @@ def main(argv: list[str] | None = None) -> int:
                     "imports": [asdict(run) for run in imports],
                 },
                 indent=2,
-                default=str,
+                default=lambda value: asdict(value) if isinstance(value, Backlog) else str(value),
             )
         )
     missed = any(ok is False for _, ok, _ in checks)

@@ -23,12 +23,23 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import Executable
-from sqlalchemy.dialects import postgresql
 
 from services.class_management_service.implementations.postgres import classes, students
+from services.class_management_service.tests.support.query_plans import (
+    PLAN_MODES,
+    SEARCH_INDEXES,
+    SORT_INDEXES,
+    SORTS,
+    compiled,
+    list_statement,
+    list_values,
+    nodes,
+    plan_of,
+    rows_touched,
+    scans_of,
+)
 
 MANY = 2_000
-PLAN_MODES = ("force_generic_plan", "force_custom_plan")
 
 
 @pytest.fixture
@@ -52,29 +63,6 @@ async def _seed_classes(
     return ids
 
 
-def _compiled(statement: Executable, values: dict[str, Any]) -> tuple[str, list[Any]]:
-    """The SQL and positional arguments exactly as the service's asyncpg dialect sends them."""
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
-    names = compiled.positiontup or []
-    defaults = compiled.params  # the statement's own literals (``version + 1``)
-    return str(compiled), [values[name] if name in values else defaults[name] for name in names]
-
-
-def _rows_touched(plan: dict[str, Any], table: str) -> int:
-    """Rows the plan's scans of ``table`` returned or removed, over all their loops."""
-    touched = 0
-    if plan.get("Relation Name") == table and "Scan" in plan.get("Node Type", ""):
-        loops = plan.get("Actual Loops", 1)
-        kept = plan.get("Actual Rows", 0)
-        removed = plan.get("Rows Removed by Filter", 0) + plan.get(
-            "Rows Removed by Index Recheck", 0
-        )
-        touched += (kept + removed) * loops
-    for child in plan.get("Plans", ()):
-        touched += _rows_touched(child, table)
-    return touched
-
-
 async def _rows_touched_in(
     connection: asyncpg.Connection,
     statement: Executable,
@@ -83,24 +71,7 @@ async def _rows_touched_in(
     table: str = "classes",
 ) -> int:
     """Run ``statement`` under EXPLAIN ANALYZE with the given plan mode, rolled back."""
-    return _rows_touched(await _plan(connection, statement, values, mode), table)
-
-
-async def _plan(
-    connection: asyncpg.Connection, statement: Executable, values: dict[str, Any], mode: str
-) -> dict[str, Any]:
-    """The executed plan of ``statement`` (EXPLAIN ANALYZE in the given plan mode), rolled
-    back."""
-    sql, args = _compiled(statement, values)
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
-        raw = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
-    finally:
-        await transaction.rollback()  # EXPLAIN ANALYZE really ran the statement
-    plan: dict[str, Any] = json.loads(raw)[0]["Plan"]
-    return plan
+    return rows_touched(await plan_of(connection, statement, values, mode), table)
 
 
 def _entries(count: int) -> dict[str, Any]:
@@ -180,7 +151,7 @@ async def test_statements_of_one_student_or_class_read_only_its_rows(
     # of the teacher's students).
     others = (_student_values(teacher, [class_id]) for class_id in class_ids[2:302])
     for student in (values, *others):
-        sql, args = _compiled(students.CREATE_STUDENT, student)
+        sql, args = compiled(students.CREATE_STUDENT, student)
         await connection.execute(sql, *args)
     await connection.execute("ANALYZE classes, students, class_student_association")
     update = {**values, "add_ids": [], "remove_ids": named, **_entries(3)}
@@ -198,21 +169,6 @@ async def test_statements_of_one_student_or_class_read_only_its_rows(
 
 # -- the list queries: every sort, q and ids served by their indexes --------------------
 
-SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
-# The index each sort of a list must be read in (forwards or backwards), per table.
-SORT_INDEXES = {
-    "classes": {
-        "name": "ix_classes_owner_name",
-        "created_at": "ix_classes_owner_created_at",
-        "updated_at": "ix_classes_owner_updated_at",
-    },
-    "students": {
-        "name": "ix_students_owner_name",
-        "created_at": "ix_students_owner_created_at",
-        "updated_at": "ix_students_owner_updated_at",
-    },
-}
-SEARCH_INDEXES = {"classes": "ix_classes_name_search", "students": "ix_students_search"}
 FOUND = ("Öberg", "ÖBERGS", "Åsa Öberg")  # what q=oberg finds among MANY other names
 
 
@@ -254,42 +210,22 @@ async def many_rows(connection: asyncpg.Connection) -> dict[str, Any]:
     return {"teacher": teacher, "classes": class_ids + found, "students": student_ids}
 
 
-def _list_statement(table: str, search: bool, by_ids: bool, sort: str) -> Any:
-    if table == "classes":
-        page, _count = classes.class_list(False, search, by_ids, False, sort)  # type: ignore[arg-type]
-    else:
-        page, _count = students.student_list(False, search, by_ids, False, sort)  # type: ignore[arg-type]
-    return page
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(node for child in plan.get("Plans", ()) for node in _nodes(child))]
-
-
-def _scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
-    return [node for node in _nodes(plan) if node.get("Relation Name") == table]
-
-
-def _list_values(teacher: str, **values: Any) -> dict[str, Any]:
-    return {"user_id": teacher, "limit": 20, "offset": 0, "q_pattern": None, "ids": None} | values
-
-
 @pytest.mark.parametrize("mode", PLAN_MODES)
 @pytest.mark.parametrize("sort", SORTS)
 @pytest.mark.parametrize("table", ["classes", "students"])
 async def test_each_sort_of_a_list_reads_its_index_in_order(
     connection: asyncpg.Connection, many_rows: dict[str, Any], table: str, sort: str, mode: str
 ) -> None:
-    plan = await _plan(
+    plan = await plan_of(
         connection,
-        _list_statement(table, False, False, sort),
-        _list_values(many_rows["teacher"]),
+        list_statement(table, False, False, sort),
+        list_values(many_rows["teacher"]),
         mode,
     )
 
-    (scan,) = _scans_of(plan, table)
+    (scan,) = scans_of(plan, table)
     assert scan.get("Index Name") == SORT_INDEXES[table][sort.removeprefix("-")], scan
-    sorts = [node for node in _nodes(plan) if "Sort" in node["Node Type"]]
+    sorts = [node for node in nodes(plan) if "Sort" in node["Node Type"]]
     assert not sorts, f"{table} sorted by {sort} in memory: {sorts}"
     assert scan["Actual Rows"] <= MANY, "rows of another teacher were read"
 
@@ -300,14 +236,14 @@ async def test_q_is_served_by_the_trigram_index(
 ) -> None:
     # Custom plans only: PostgreSQL keeps planning ``q`` per value (plan_cache_mode = auto)
     # as long as the generic plan, blind to the pattern, is estimated dearer.
-    values = _list_values(many_rows["teacher"], q_pattern="%oberg%")
-    statement = _list_statement(table, True, False, "name")
+    values = list_values(many_rows["teacher"], q_pattern="%oberg%")
+    statement = list_statement(table, True, False, "name")
 
-    plan = await _plan(connection, statement, values, "force_custom_plan")
+    plan = await plan_of(connection, statement, values, "force_custom_plan")
 
-    indexes = {node.get("Index Name") for node in _nodes(plan)}
+    indexes = {node.get("Index Name") for node in nodes(plan)}
     assert SEARCH_INDEXES[table] in indexes, plan
-    assert _rows_touched(plan, table) <= 2 * len(FOUND), plan
+    assert rows_touched(plan, table) <= 2 * len(FOUND), plan
 
 
 @pytest.mark.parametrize("mode", PLAN_MODES)
@@ -316,11 +252,11 @@ async def test_ids_read_only_the_named_rows(
     connection: asyncpg.Connection, many_rows: dict[str, Any], table: str, mode: str
 ) -> None:
     named = many_rows[table][:2]
-    values = _list_values(many_rows["teacher"], ids=named)
+    values = list_values(many_rows["teacher"], ids=named)
 
-    plan = await _plan(connection, _list_statement(table, False, True, "name"), values, mode)
+    plan = await plan_of(connection, list_statement(table, False, True, "name"), values, mode)
 
-    assert _rows_touched(plan, table) <= len(named), plan
+    assert rows_touched(plan, table) <= len(named), plan
 
 
 @pytest.mark.parametrize("analysed", [False, True], ids=["stale statistics", "analysed"])
@@ -385,7 +321,7 @@ async def test_an_import_reads_only_the_students_its_emails_name(
     # (a hash or an index probe each), never a filter comparing each of the teacher's
     # students with every e-mail, as `email = ANY(array)` does once the plan is generic.
     year_group = {**values, "emails": [*emails, *(f"new-{n}@example.com" for n in range(997))]}
-    plan = await _plan(connection, students.LOCK_STUDENTS_BY_EMAIL, year_group, mode)
+    plan = await plan_of(connection, students.LOCK_STUDENTS_BY_EMAIL, year_group, mode)
     assert "ANY" not in json.dumps(plan), plan
     assert plan["Actual Rows"] == len(matched), plan
     assert touched["write"] <= 2 * (len(matched) + len(new_ids)), touched
