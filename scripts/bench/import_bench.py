@@ -4,7 +4,7 @@
 it alone). Each import posts a ``;``-separated CSV file with Swedish headers, as a Swedish
 spreadsheet exports it, of new students (a unique e-mail each, so every row is created) into
 a class of its own, one request at a time: the latency of one import, not of a queue. The
-API process's CPU per import is read from /proc around the requests.
+API process's CPU per import is read around the requests.
 
     uv run python scripts/bench/run_bench.py --only import
 """
@@ -12,16 +12,15 @@ API process's CPU per import is read from /proc around the requests.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 IMPORTER = "bench-importer"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # (rows per file, imports): p50 and p99 over this many, after one warm-up import each.
 IMPORT_SIZES = ((30, 60), (1000, 20))
 TARGET_P99_MS = {30: 50.0, 1000: 1000.0}
@@ -69,20 +68,16 @@ def _new_class(base_url: str, name: str) -> str:
     return str(json.loads(raw)["id"])
 
 
-def _cpu_ms(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        stat = handle.read()
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / CLOCK_TICKS
-
-
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def measure_imports(base_url: str, api_pid: int, database: str) -> list[ImportRun]:
-    """Each size's imports, one after another, each into a class of its own."""
+def measure_imports(
+    base_url: str, api_cpu_ms: Callable[[], float], database: str
+) -> list[ImportRun]:
+    """Each size's imports, one after another, each into a class of its own;
+    ``api_cpu_ms()`` is the API process's CPU time so far."""
     results = []
     for rows, imports in IMPORT_SIZES:
         took: list[float] = []
@@ -91,7 +86,7 @@ def measure_imports(base_url: str, api_pid: int, database: str) -> list[ImportRu
             class_id = _new_class(base_url, f"Import {rows} {n}")
             body = csv_file(rows, uuid.uuid4().hex[:12])
             url = f"{base_url}/v1/classes/{class_id}/students/import"
-            cpu_before = _cpu_ms(api_pid)
+            cpu_before = api_cpu_ms()
             began = time.perf_counter()
             status, raw = _post(url, body, "text/csv", IMPORTER)
             elapsed = (time.perf_counter() - began) * 1000
@@ -99,7 +94,7 @@ def measure_imports(base_url: str, api_pid: int, database: str) -> list[ImportRu
                 raise SystemExit(f"import of {rows} rows: {status} {raw[:300]!r}")
             if n:
                 took.append(elapsed)
-                cpu += _cpu_ms(api_pid) - cpu_before
+                cpu += api_cpu_ms() - cpu_before
         results.append(
             ImportRun(
                 database=database,

@@ -9,11 +9,12 @@ each new version, and the ``previous`` values of its events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.class_management_service.domain import (
@@ -65,14 +66,9 @@ async def locked_class(
     session: AsyncSession, key: Mapping[str, Any], expected_version: int | None
 ) -> ClassRecord | None:
     """The user's class, locked and read; None when not there. Raises VersionConflictError."""
-    row: Any = (await session.execute(class_sql.LOCK_CLASS, key)).first()
-    if row is None:
-        return None
-    if row.version != row.snapshot_version:  # the lock waited: read after it
-        row = (await session.execute(class_sql.GET_CLASS, key)).one()
-    record = class_record(row)
-    require_version(record.version, expected_version)
-    return record
+    return await _locked(
+        session, class_sql.LOCK_CLASS, class_sql.GET_CLASS, class_record, key, expected_version
+    )
 
 
 async def locked_student(
@@ -80,12 +76,32 @@ async def locked_student(
 ) -> StudentRecord | None:
     """The user's student, locked and read; None when not there. Raises
     VersionConflictError."""
-    row: Any = (await session.execute(student_sql.LOCK_STUDENT, key)).first()
+    return await _locked(
+        session,
+        student_sql.LOCK_STUDENT,
+        student_sql.GET_STUDENT,
+        student_record,
+        key,
+        expected_version,
+    )
+
+
+async def _locked(
+    session: AsyncSession,
+    lock: Executable,
+    read: Executable,
+    record_of: Callable[[Any], VersionedT],
+    key: Mapping[str, Any],
+    expected_version: int | None,
+) -> VersionedT | None:
+    """The row ``lock`` locks and reads, read again by ``read`` when the lock waited (its
+    subqueries saw the snapshot from before the wait), as a record at ``expected_version``."""
+    row: Any = (await session.execute(lock, key)).first()
     if row is None:
         return None
     if row.version != row.snapshot_version:  # the lock waited: read after it
-        row = (await session.execute(student_sql.GET_STUDENT, key)).one()
-    record = student_record(row)
+        row = (await session.execute(read, key)).one()
+    record = record_of(row)
     require_version(record.version, expected_version)
     return record
 

@@ -86,9 +86,9 @@ def _create_student_statement() -> Select[Any]:
     bumped = bump_classes_at_versions().returning(classes.c.id).cte("bumped")
     # The student's id only when every class it joins was still at the version read: else
     # NULL, which its primary key refuses, and the whole statement with it (``refused``).
-    every_class_bumped = select(func.count()).select_from(
-        bumped
-    ).scalar_subquery() == func.cardinality(bindparam("bumped_class_ids", type_=ARRAY(UUID_TYPE)))
+    bumped_count = select(func.count()).select_from(bumped).scalar_subquery()
+    read_count = func.cardinality(bindparam("bumped_class_ids", type_=ARRAY(UUID_TYPE)))
+    every_class_bumped = bumped_count == read_count
     new_student = (
         insert(students)
         .values(
