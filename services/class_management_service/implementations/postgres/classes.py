@@ -67,18 +67,23 @@ OF_STUDENT = classes.c.id.in_(
 GET_CLASS = select(*CLASS_COLUMNS).where(CLASS_OWNER)
 # Every seeded course's id by code; read once per process (courses never change at run time).
 COURSE_IDS = select(courses.c.course_code, courses.c.id)
-# One page of a class's students by name with the total, or no row if it is not the user's.
-ROSTER, _ = paged(
-    select(*ROSTER_ENTRY_COLUMNS), students, (IN_CLASS, exists().where(CLASS_OWNER)), BY_NAME
-)
-# For a roster page that came back empty: is the class there at all, and how many students?
-ROSTER_EMPTY_PAGE = select(
-    exists().where(CLASS_OWNER).label("owned"),
+# The number of students in the class named by ``class_id`` (the membership's primary key).
+MEMBER_COUNT = (
     select(func.count())
     .select_from(membership)
     .where(membership.c.class_id == bindparam("class_id"))
-    .scalar_subquery()
-    .label("total"),
+)
+# One page of a class's students by name with the total, or no row if it is not the user's.
+ROSTER, _ = paged(
+    select(*ROSTER_ENTRY_COLUMNS),
+    students,
+    (IN_CLASS, exists().where(CLASS_OWNER)),
+    BY_NAME,
+    total=MEMBER_COUNT,
+)
+# For a roster page that came back empty: is the class there at all, and how many students?
+ROSTER_EMPTY_PAGE = select(
+    exists().where(CLASS_OWNER).label("owned"), MEMBER_COUNT.scalar_subquery().label("total")
 )
 
 

@@ -88,6 +88,19 @@ def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan, *(node for child in plan.get("Plans", ()) for node in nodes(child))]
 
 
+def page_and_total(plan: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A paged statement's plan (``tables.paged``) as the page's part and the total's: the
+    total is counted by an InitPlan of the top node, an aggregate."""
+    totals = [
+        child
+        for child in plan.get("Plans", ())
+        if child.get("Parent Relationship") == "InitPlan" and child["Node Type"] == "Aggregate"
+    ]
+    assert len(totals) == 1, f"no single total counted beside the page: {plan}"
+    page = plan | {"Plans": [child for child in plan["Plans"] if child is not totals[0]]}
+    return page, totals[0]
+
+
 def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
     return [node for node in nodes(plan) if node.get("Relation Name") == table]
 
