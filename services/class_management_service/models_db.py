@@ -44,8 +44,10 @@ class Base(DeclarativeBase):
 # this ICU one (migration 0004).
 NAME_COLLATION = "sv-x-icu"
 SortedName = String(255, collation=NAME_COLLATION)
-# What ``q`` searches in a student (migration 0004's immutable SQL function).
+# What ``q`` searches in a student (migration 0004's immutable SQL function), and the keys
+# of its trigrams of one owner that a search reads (migration 0006).
 STUDENT_SEARCH_TEXT = "student_search_text(first_name, last_name, legal_full_name, email)"
+STUDENT_SEARCH_KEYS = f"owner_search_keys(created_by_user_id, {STUDENT_SEARCH_TEXT})"
 
 
 def _enum_values(enum_cls: type[Any]) -> list[str]:
@@ -132,12 +134,7 @@ class Student(Base):
         Index("ix_students_owner_created_at", "created_by_user_id", "created_at", "id"),
         Index("ix_students_owner_updated_at", "created_by_user_id", "updated_at", "id"),
         Index("ix_students_owner_name", "created_by_user_id", "last_name", "first_name", "id"),
-        Index(
-            "ix_students_search",
-            text(STUDENT_SEARCH_TEXT),
-            postgresql_using="gin",
-            postgresql_ops={STUDENT_SEARCH_TEXT: "gin_trgm_ops"},
-        ),
+        Index("ix_students_owner_search", text(STUDENT_SEARCH_KEYS), postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

@@ -356,7 +356,10 @@ class PostgreSQLClassRepositoryImpl(StudentRelations):
         return await self._db.page(
             "list_students",
             student_sql.student_list(
-                class_id is not None, *filter_shape(filters), filters.sort or "name"
+                class_id is not None,
+                *filter_shape(filters),
+                filters.sort or "name",
+                student_sql.searched_by_keys(filters.q),
             ),
             {"user_id": user_id, "class_id": class_id, **filter_params(filters)},
             student_record,

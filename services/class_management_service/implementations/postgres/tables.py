@@ -111,17 +111,20 @@ STUDENT_SEARCH_TEXT = func.student_search_text(
 
 
 def narrowed(
-    table: Table, search_text: Any, *, search: bool, by_ids: bool, since: bool
+    table: Table,
+    search_text: Any,
+    *,
+    search: bool,
+    by_ids: bool,
+    since: bool,
+    owner_by_index: bool = True,
 ) -> list[Any]:
     """The user's rows of ``table`` with the list filters that are set: ``q_pattern``
-    (``filter_params``), ``ids`` and ``updated_since``."""
+    (``filter_params``), ``ids`` and ``updated_since``. Without ``owner_by_index`` the owner
+    is checked on the rows another condition's index finds (``IS true``: a condition no
+    index serves; see ``students.student_list``)."""
     owned = table.c.created_by_user_id == bindparam("user_id", type_=String)
-    # ``ids`` of students: the owner is checked on the named rows only (``IS true``: a
-    # condition no index serves). A prepared statement's generic plan, blind to the owner,
-    # estimates an owner's rows as an average owner's few and would read the owner's index
-    # beside the primary key: all of a teacher's 10,000 students for a batch of 100. (A
-    # teacher's classes are few: reading their owner entries costs little.)
-    conditions = [owned.is_(True) if by_ids and table is students else owned]
+    conditions = [owned if owner_by_index else owned.is_(True)]
     if search:
         # Folded in SQL as the indexed text is, so that both drop the same accents.
         pattern = func.search_folded(bindparam("q_pattern", type_=String))
@@ -148,12 +151,14 @@ def filter_shape(filters: ListFilters) -> tuple[bool, bool, bool]:
 
 
 def filter_params(filters: ListFilters) -> dict[str, Any]:
-    """The bound values of ``narrowed``'s conditions; ``q`` matches as a substring, its
-    LIKE wildcards (and the escape character) literally."""
+    """The bound values of ``narrowed``'s conditions (and ``q`` itself, for the students'
+    search keys); ``q`` matches as a substring, its LIKE wildcards (and the escape
+    character) literally."""
     q = filters.q
     if q is not None:
         q = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return {
+        "q": filters.q,
         "q_pattern": q,
         "ids": list(filters.ids) if filters.ids is not None else None,
         "updated_since": filters.updated_since,

@@ -139,6 +139,37 @@ async def test_q_finds_students_by_first_last_or_legal_name_or_email(client, hea
     assert set(await found("berg")) == {oberg["id"], mail["id"]}
 
 
+async def test_q_finds_students_by_any_substring_long_or_short(client, headers) -> None:
+    """A ``q`` with three letters in a row is looked up by the teacher's search keys, a
+    shorter one among all the teacher's students: both find every substring, across words
+    too, and follow a change of name."""
+    ali = await create_student(client, headers, "Ali", "Hassan")
+    natalie = await create_student(client, headers, "Natalie", "Lind")
+    await create_student(client, user_headers(), "Ali", "Hassan")
+
+    async def found(q: str) -> set[str]:
+        body = await get_ok(client, "/v1/classes/students", headers, {"q": q})
+        assert body["pagination"]["total"] == len(body["students"])
+        return set(_ids(body, "students"))
+
+    assert await found("ali") == {ali["id"], natalie["id"]}
+    assert await found("li") == {ali["id"], natalie["id"]}
+    assert await found("i h") == {ali["id"]}
+    assert await found("ali has") == {ali["id"]}
+    assert await found("hasan") == set()
+    assert await found("L%") == set()
+
+    response = await client.put(
+        f"/v1/classes/students/{ali['id']}",
+        json={"person_name": {"last_name": "Berg", "legal_full_name": "Ali Berg"}},
+        headers=headers,
+    )
+    await json_of(response, 200)
+
+    assert await found("hassan") == set()
+    assert await found("berg") == {ali["id"]}
+
+
 async def test_ids_fetch_a_batch_and_leave_out_others_and_missing(client, headers) -> None:
     mine = [await create_class(client, headers, name=f"Class {n}") for n in range(3)]
     theirs = await create_class(client, user_headers(), name="Theirs")

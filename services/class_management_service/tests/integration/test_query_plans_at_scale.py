@@ -29,7 +29,7 @@ import asyncpg
 import pytest
 
 from scripts.bench.platform_data import HEAVY_TEACHER, PlatformShape, load_platform
-from services.class_management_service.implementations.postgres import classes
+from services.class_management_service.implementations.postgres import classes, students
 from services.class_management_service.tests.support.query_plans import (
     PLAN_MODES,
     SEARCH_INDEXES,
@@ -59,6 +59,11 @@ SHAPE = PlatformShape(
 )
 # Searches a teacher types: parts of last names, of first names, accents typed or not.
 SEARCHES = ("%lindq%", "%oberg%", "%sjö%", "%emma%")
+# A pattern in many of the platform's names and e-mails (Ali, Alice, Natalie, ...).
+COMMON_SEARCH = "%ali%"
+# Rows of other teachers a search may meet: (owner, trigram) pairs whose 32-bit hashes are
+# the same as one of the teacher's keys (none in this data; a few would not matter).
+COLLISIONS = 3
 BATCH = 100  # ids per batch fetch (the API's most)
 
 
@@ -91,6 +96,15 @@ async def heavy_ids(connection: asyncpg.Connection) -> dict[str, list[uuid.UUID]
         ]
         for table in ("classes", "students")
     }
+
+
+def _index_entries(plan: dict[str, Any], index: str) -> int:
+    """Entries the plan's scans of ``index`` returned, over all their loops."""
+    return sum(
+        node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+        for node in nodes(plan)
+        if node.get("Index Name") == index
+    )
 
 
 def _sequential_scans(plan: dict[str, Any]) -> list[str]:
@@ -157,21 +171,50 @@ async def test_each_sort_of_the_heavy_teachers_list_reads_its_index_in_order(
     assert rows_touched(total, table) == len(heavy_ids[table]), total
 
 
-@pytest.mark.parametrize("q_pattern", SEARCHES)
-async def test_the_heavy_teachers_student_search_is_served_by_the_trigram_index(
-    connection: asyncpg.Connection, q_pattern: str
+@pytest.mark.parametrize("mode", PLAN_MODES)
+@pytest.mark.parametrize("q_pattern", [*SEARCHES, COMMON_SEARCH])
+async def test_the_heavy_teachers_student_search_reads_only_their_search_keys(
+    connection: asyncpg.Connection, q_pattern: str, mode: str
 ) -> None:
-    # Custom plans only, as in test_query_plans.py: PostgreSQL plans ``q`` per value as long
-    # as the generic plan, blind to the pattern, is estimated dearer.
+    """The matches are found by the teacher's (owner, trigram) keys alone: neither another
+    teacher's trigrams nor the teacher's 10,000 owner entries, whatever the plan."""
     values = list_values(HEAVY_TEACHER, q_pattern=q_pattern)
-
-    plan = await plan_of(
-        connection, list_statement("students", True, False, "name"), values, "force_custom_plan"
+    # The teacher's students with every trigram of the pattern (in any order): the keys'
+    # candidates, found here without the keys' index.
+    candidates = await connection.fetchval(
+        "SELECT count(*) FILTER (WHERE owner_search_keys(created_by_user_id, search_text)"
+        " @> owner_search_keys(created_by_user_id, search_folded($2))) FROM"
+        " (SELECT created_by_user_id,"
+        " student_search_text(first_name, last_name, legal_full_name, email) AS search_text"
+        " FROM students WHERE created_by_user_id = $1) AS teachers",
+        HEAVY_TEACHER,
+        values["q"],
     )
 
-    indexes = {node.get("Index Name") for node in nodes(plan)}
-    assert SEARCH_INDEXES["students"] in indexes, plan
+    plan = await plan_of(connection, list_statement("students", True, False, "name"), values, mode)
+
+    for part in page_and_total(plan):
+        indexes = {node.get("Index Name") or "" for node in nodes(part)}
+        of_students = {name for name in indexes if name.startswith(("ix_students_", "pk_students"))}
+        assert of_students == {SEARCH_INDEXES["students"]}, part
+        # Beyond the candidates, only a rare key whose hash another owner's trigram shares.
+        assert _index_entries(part, SEARCH_INDEXES["students"]) <= candidates + COLLISIONS, part
+        assert rows_touched(part, "students") <= candidates + COLLISIONS, part
     assert not _sequential_scans(plan), plan
+
+
+@pytest.mark.parametrize("mode", PLAN_MODES)
+async def test_a_search_shorter_than_a_trigram_reads_only_the_teachers_students(
+    connection: asyncpg.Connection, heavy_ids: dict[str, list[uuid.UUID]], mode: str
+) -> None:
+    values = list_values(HEAVY_TEACHER, q_pattern="%li%")
+    page, _count = students.student_list(False, True, False, False, "name", False)
+
+    plan = await plan_of(connection, page, values, mode)
+
+    assert not _sequential_scans(plan), plan
+    for part in page_and_total(plan):
+        assert rows_touched(part, "students") <= len(heavy_ids["students"]), part
 
 
 @pytest.mark.parametrize("q_pattern", SEARCHES)

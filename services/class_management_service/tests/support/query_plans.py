@@ -73,14 +73,15 @@ SORT_INDEXES = {
         "updated_at": "ix_students_owner_updated_at",
     },
 }
-SEARCH_INDEXES = {"classes": "ix_classes_name_search", "students": "ix_students_search"}
+SEARCH_INDEXES = {"classes": "ix_classes_name_search", "students": "ix_students_owner_search"}
 
 
 def list_statement(table: str, search: bool, by_ids: bool, sort: str) -> Any:
     if table == "classes":
         page, _count = classes.class_list(False, search, by_ids, False, sort)  # type: ignore[arg-type]
     else:
-        page, _count = students.student_list(False, search, by_ids, False, sort)  # type: ignore[arg-type]
+        # A search as the repository makes it for a ``q`` with a trigram (all the tests').
+        page, _count = students.student_list(False, search, by_ids, False, sort, search)  # type: ignore[arg-type]
     return page
 
 
@@ -106,4 +107,8 @@ def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
 
 
 def list_values(teacher: str, **values: Any) -> dict[str, Any]:
-    return {"user_id": teacher, "limit": 20, "offset": 0, "q_pattern": None, "ids": None} | values
+    """The bound values of a list statement; ``q_pattern`` (a substring: ``%...%``) also
+    gives ``q``."""
+    q = values["q_pattern"].strip("%") if values.get("q_pattern") else None
+    defaults = {"limit": 20, "offset": 0, "q": q, "q_pattern": None, "ids": None}
+    return {"user_id": teacher, **defaults} | values
