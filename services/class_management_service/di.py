@@ -25,6 +25,7 @@ from services.class_management_service.implementations.outbox_relay import Outbo
 from services.class_management_service.implementations.postgres.repository import (
     PostgreSQLClassRepositoryImpl,
 )
+from services.class_management_service.implementations.postgres.sessions import SERVER_SETTINGS
 from services.class_management_service.implementations.redis_idempotency_store_impl import (
     RedisIdempotencyStoreImpl,
 )
@@ -61,6 +62,7 @@ def build_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {
                 "application_name": "class_management_service",
                 "statement_timeout": str(settings.DATABASE_STATEMENT_TIMEOUT_MS),
+                **SERVER_SETTINGS,
             },
         },
     )

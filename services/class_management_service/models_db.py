@@ -93,8 +93,9 @@ class_student_association = Table(
         UUID(as_uuid=True),
         ForeignKey("students.id", ondelete="CASCADE"),
         primary_key=True,
-        index=True,
     ),
+    # A student's classes, from the index alone (migration 0007).
+    Index("ix_class_student_association_student_class", "student_id", "class_id"),
 )
 
 
@@ -116,7 +117,7 @@ class UserClass(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id"), index=True)
-    created_by_user_id: Mapped[str] = mapped_column(String(255), index=True)
+    created_by_user_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = _timestamp()
     updated_at: Mapped[datetime] = _timestamp()
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -142,7 +143,7 @@ class Student(Base):
     last_name: Mapped[str] = mapped_column(SortedName)
     legal_full_name: Mapped[str] = mapped_column(String(511))
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    created_by_user_id: Mapped[str] = mapped_column(String(255), index=True)
+    created_by_user_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = _timestamp()
     updated_at: Mapped[datetime] = _timestamp()
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.class_management_service.app import create_app
 from services.class_management_service.config import Settings
+from services.class_management_service.di import build_engine
 from services.class_management_service.implementations.kafka_event_publisher_impl import (
     KafkaEventPublisherImpl,
 )
@@ -118,3 +119,15 @@ async def test_each_resource_is_stopped_once_by_its_provider(
     async with QuartTestApp(app, startup_timeout=30, shutdown_timeout=30):
         assert (await app.test_client().get("/healthz/live")).status_code == 200
     assert stops == {"OutboxRelay": 1, "KafkaEventPublisherImpl": 1}
+
+
+async def test_the_services_connections_plan_no_parallel_workers(settings: Settings) -> None:
+    """The pool's connections carry SERVER_SETTINGS (the plan tests plan under them)."""
+    engine = build_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            workers = await connection.scalar(text("SHOW max_parallel_workers_per_gather"))
+    finally:
+        await engine.dispose()
+
+    assert workers == "0"

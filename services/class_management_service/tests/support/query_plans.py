@@ -15,6 +15,7 @@ from sqlalchemy import Executable
 from sqlalchemy.dialects import postgresql
 
 from services.class_management_service.implementations.postgres import classes, students
+from services.class_management_service.implementations.postgres.sessions import SERVER_SETTINGS
 
 PLAN_MODES = ("force_generic_plan", "force_custom_plan")
 
@@ -52,6 +53,8 @@ async def plan_of(
     await transaction.start()
     try:
         await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        for name, value in SERVER_SETTINGS.items():  # as the service's connections have them
+            await connection.execute(f"SET LOCAL {name} = {value}")
         raw = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
     finally:
         await transaction.rollback()  # EXPLAIN ANALYZE really ran the statement
