@@ -453,10 +453,8 @@ def busy_pytest() -> int:
 # -- the stack and the service ----------------------------------------------------------
 
 
-@contextmanager
-def local_stack(pg_statements: bool = False, scale: bool = False) -> Iterator[Any]:
-    from huleedu_devstack.local import LocalStack
-
+def postgres_settings(pg_statements: bool, scale: bool) -> dict[str, str]:
+    """The ``postgresql.conf`` settings of the bench's stack."""
     settings = {"shared_preload_libraries": "pg_stat_statements"} if pg_statements else {}
     if scale:
         # The platform's database (about 1 GB) in PostgreSQL's own buffers, as a production
@@ -464,6 +462,13 @@ def local_stack(pg_statements: bool = False, scale: bool = False) -> Iterator[An
         # through the OS cache, a system call and a copy per page, which the small one's
         # reads would not.
         settings["shared_buffers"] = SCALE_SHARED_BUFFERS
+    return settings
+
+
+@contextmanager
+def local_stack(settings: dict[str, str]) -> Iterator[Any]:
+    from huleedu_devstack.local import LocalStack
+
     stack = LocalStack(postgres_settings=settings)
     log("starting LocalStack (PostgreSQL, Redis, tansu)...")
     stack.start()
@@ -831,7 +836,11 @@ def report(results: list[RunResult], meta: dict[str, Any]) -> str:
         f"after: {meta['load_after']}, pytest processes seen: {meta['pytest_seen']}",
         f"- server: `{meta['serve_command']}`; settings: {meta['settings']}",
         f"- outbox relay: {meta['relay']}",
-        *([f"- PostgreSQL: shared_buffers {SCALE_SHARED_BUFFERS}"] if len(databases) > 1 else []),
+        *(
+            [f"- PostgreSQL: shared_buffers {meta['postgres_settings']['shared_buffers']}"]
+            if "shared_buffers" in meta["postgres_settings"]
+            else []
+        ),
         f"- load: wrk {meta['wrk_threads']} thread(s), {fmt(meta['duration'], 0)} s per run "
         f"after a {fmt(meta['warmup'], 0)} s warm-up; the service, PostgreSQL, Redis, "
         "the broker and wrk share the machine",
@@ -1404,11 +1413,12 @@ def main(argv: list[str] | None = None) -> int:
         "duration": args.duration,
         "warmup": args.warmup,
         "wrk_threads": args.threads,
+        "postgres_settings": postgres_settings(args.pg_statements > 0, args.scale),
     }
     results: list[RunResult] = []
     with (
         tempfile.TemporaryDirectory(prefix="cms-bench-") as scratch,
-        local_stack(args.pg_statements > 0, args.scale) as stack,
+        local_stack(meta["postgres_settings"]) as stack,
     ):
         scratch_dir = Path(scratch)
         port = free_port()
