@@ -136,10 +136,7 @@ def _create_student_statement() -> Select[Any]:
         insert(students)
         .values(
             id=case((every_class_bumped, bindparam("student_id", type_=UUID_TYPE)), else_=null()),
-            first_name=bindparam("first_name", type_=String),
-            last_name=bindparam("last_name", type_=String),
-            legal_full_name=bindparam("legal_full_name", type_=String),
-            email=bindparam("email", type_=String),
+            **{field: bindparam(field, type_=String) for field in STUDENT_FIELDS},
             created_by_user_id=bindparam("user_id", type_=String),
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
